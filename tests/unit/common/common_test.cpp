@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "capi_relay/common/files.hpp"
+#include "capi_relay/common/hash.hpp"
+#include "capi_relay/common/json_text.hpp"
+
+namespace capi_relay {
+namespace {
+
+TEST(Hash, Sha256KnownVector) {
+  EXPECT_EQ(sha256_hex("email@email.com"),
+            "f3273dd18d95bc19d51d3e6356e4a679e6f13824497272a270e7bb540b0abb9d");
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Hash, Crc32cKnownVector) {
+  // Standard check value of CRC-32C for "123456789".
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(crc32c("", 0), 0u);
+}
+
+TEST(JsonText, EscapesControlQuotesAndInvalidUtf8) {
+  EXPECT_EQ(json_string("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  EXPECT_EQ(json_string("bad\xff"), "\"bad\\ufffd\"");
+}
+
+TEST(Files, AtomicWriteIsPrivateAndLockIsExclusive) {
+  char tmpl[] = "/tmp/capi-common-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::filesystem::path dir(tmpl);
+  ASSERT_TRUE(write_file_atomic(dir / "f.json", "{}").ok());
+  struct stat st{};
+  ASSERT_EQ(stat((dir / "f.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto content = read_file(dir / "f.json");
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(content.value(), "{}");
+  auto lock = DirLock::acquire(dir);
+  ASSERT_TRUE(lock.ok());
+  auto second = DirLock::acquire(dir);
+  EXPECT_FALSE(second.ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace capi_relay
