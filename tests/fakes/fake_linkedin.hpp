@@ -40,6 +40,8 @@ class FakeLinkedIn {
   void set_responder(Responder r);
   std::vector<FakeRequest> requests() const;
   size_t request_count() const;
+  // TCP connections accepted so far (shows whether a client reused its connection).
+  size_t connection_count() const;
   void clear();
   // The default answer for a conversionEvents batch: 200 with one 201 status per element.
   static FakeResponse accept_all(const FakeRequest& req);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace capi_relay {
@@ -135,5 +136,14 @@ bool parse_size(std::string_view text, uint64_t& out);
 bool parse_rule(std::string_view text, uint64_t& out);
 
 std::string rule_urn(uint64_t rule_id);  // "urn:lla:llaPartnerConversion:N"
+
+// A listen address split for binding: host is an IP literal without brackets ("localhost" reads
+// as 127.0.0.1; ":port" and "*:port" as 0.0.0.0); port 0 asks the OS for a free one.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+// "127.0.0.1:8080", "0.0.0.0:80", "[::1]:8080", "localhost:8080", ":8080" -> HostPort; else false.
+bool parse_listen(std::string_view text, HostPort& out);
 
 }  // namespace capi_relay

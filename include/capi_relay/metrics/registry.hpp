@@ -73,6 +73,8 @@ class Family {
 
 class Registry {
  public:
+  Registry();
+  ~Registry();  // out of line: Entry is complete only in registry.cpp
   Counter& counter(std::string name, std::string help);
   Gauge& gauge(std::string name, std::string help);
   Histogram& histogram(std::string name, std::string help, std::vector<double> bounds);

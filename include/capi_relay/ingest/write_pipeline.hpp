@@ -1,0 +1,85 @@
+#pragma once
+// WritePipeline: the single spool writer thread and the bounded queue that feeds it.
+//
+// I/O threads parse and normalize a request body, encode the accepted events as spool record
+// payloads and submit one WriteRequest per HTTP request. The writer thread takes every queued
+// request (one commit group), claims their dedup keys, appends the claimed records, syncs the
+// spool once for the whole group (group commit; fsync per spool.fsync), then commits the keys
+// (or releases them when the write failed) and calls each request's `done` callback — on the
+// writer thread, so callbacks must only post back to the session's executor.
+//
+// Backpressure: submit() fails at once when the queue is full; a request whose records would
+// push the spool over spool.max_bytes completes with kSpoolFull. Both become HTTP 503.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capi_relay/common/bounded_queue.hpp"
+#include "capi_relay/common/clock.hpp"
+#include "capi_relay/config/config.hpp"
+#include "capi_relay/dedup/dedup_store.hpp"
+#include "capi_relay/metrics/relay_metrics.hpp"
+#include "capi_relay/spool/spool.hpp"
+
+namespace capi_relay {
+
+enum class WriteStatus : uint8_t { kOk, kSpoolFull, kWriteFailed, kShuttingDown };
+
+struct WriteRequest {
+  // Records of the request's accepted events, in body order: payloads concatenated in `data`,
+  // record i spanning [offsets[i], offsets[i+1]).
+  std::string data;
+  std::vector<uint32_t> offsets;  // size = records + 1
+  std::vector<uint64_t> keys;     // dedup fingerprint per record
+  // Filled by the writer before `done`: per record, true when it was a duplicate.
+  std::vector<uint8_t> duplicate;
+  WriteStatus status = WriteStatus::kOk;
+  std::function<void(std::unique_ptr<WriteRequest>)> done;
+
+  size_t records() const { return keys.size(); }
+  void add(std::string_view payload, uint64_t key) {
+    if (offsets.empty()) offsets.push_back(0);
+    data.append(payload);
+    offsets.push_back(static_cast<uint32_t>(data.size()));
+    keys.push_back(key);
+  }
+};
+
+class WritePipeline {
+ public:
+  WritePipeline(Spool& spool, DedupStore& dedup, metrics::RelayMetrics& metrics, Clock& clock,
+                FsyncMode fsync, size_t queue_capacity, std::function<void()> on_synced);
+  ~WritePipeline();
+  WritePipeline(const WritePipeline&) = delete;
+  WritePipeline& operator=(const WritePipeline&) = delete;
+
+  void start();
+  // Any thread. False when the queue is full (the request is not taken; answer 503).
+  bool submit(std::unique_ptr<WriteRequest>& req);
+  // Writes what is queued, syncs, and stops the thread.
+  void stop();
+  size_t queue_depth() const { return queue_.size_approx(); }
+
+ private:
+  void run();
+  void write_group(std::vector<std::unique_ptr<WriteRequest>>& group);
+
+  Spool& spool_;
+  DedupStore& dedup_;
+  metrics::RelayMetrics& metrics_;
+  Clock& clock_;
+  FsyncMode fsync_;
+  std::function<void()> on_synced_;
+  BoundedQueue<std::unique_ptr<WriteRequest>> queue_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  // Scratch reused across groups (writer thread only).
+  std::vector<uint64_t> claim_keys_;
+  std::vector<ClaimResult> claim_results_;
+  std::vector<uint64_t> claimed_;
+};
+
+}  // namespace capi_relay

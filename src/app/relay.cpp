@@ -1,0 +1,222 @@
+#include "capi_relay/app/relay.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+
+#include "capi_relay/common/files.hpp"
+#include "capi_relay/common/json_text.hpp"
+#include "capi_relay/common/log.hpp"
+#include "capi_relay/dedup/local_dedup.hpp"
+#include "capi_relay/event/record.hpp"
+#include "capi_relay/ingest/server.hpp"
+#include "capi_relay/ingest/write_pipeline.hpp"
+#include "capi_relay/metrics/registry.hpp"
+#include "capi_relay/metrics/relay_metrics.hpp"
+#include "capi_relay/spool/dead_letters.hpp"
+#include "capi_relay/spool/spool.hpp"
+#include "capi_relay/upload/uploader.hpp"
+
+namespace capi_relay {
+
+namespace {
+
+constexpr size_t kWriteQueueCapacity = 4096;  // requests waiting for the spool writer
+
+std::string format_time_ms(int64_t ms) {
+  if (ms <= 0) return "null";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+// Rebuilds dedup keys of every pending spool record: the spool is the source of truth for what
+// was acknowledged, so a journal tail lost in a crash is restored from it.
+Result<uint64_t> recover_dedup(Spool& spool, DedupStore& dedup) {
+  uint64_t n = 0;
+  auto r = spool.for_each_pending([&](const SpoolEntry& e) {
+    auto ev = decode_record(e.payload);
+    if (!ev) return;
+    dedup.recover(dedup_fingerprint(ev->rule_id, ev->event_id), e.append_ms);
+    ++n;
+  });
+  if (!r) return Error{r.error()};
+  return n;
+}
+
+}  // namespace
+
+int run_relay(const Config& config) {
+  auto& clock = SystemClock::instance();
+  auto& random = SystemRandom::instance();
+
+  // Block the shutdown/reload signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const auto& dir = config.spool.dir;
+  auto lock = DirLock::acquire(dir);
+  if (!lock) {
+    log::error("relay", "cannot lock spool directory", {{"error", lock.error()}});
+    return 1;
+  }
+  auto spool = Spool::open({dir / "spool", config.spool.max_bytes, 16ull << 20, config.spool.fsync},
+                           clock);
+  if (!spool) {
+    log::error("relay", "cannot open spool", {{"error", spool.error()}});
+    return 1;
+  }
+  auto dead_letters =
+      DeadLetterStore::open(dir / "dead-letters", config.spool.dead_letter_retention.count(), clock);
+  if (!dead_letters) {
+    log::error("relay", "cannot open dead-letter store", {{"error", dead_letters.error()}});
+    return 1;
+  }
+  auto dedup = open_local_dedup({dir / "dedup", config.dedup.window.count()}, clock);
+  if (!dedup) {
+    log::error("relay", "cannot open dedup state", {{"error", dedup.error()}});
+    return 1;
+  }
+  auto recovered = recover_dedup(**spool, **dedup);
+  if (!recovered) {
+    log::error("relay", "cannot read spool", {{"error", recovered.error()}});
+    return 1;
+  }
+
+  metrics::Registry registry;
+  metrics::RelayMetrics m(registry);
+  m.spool_truncated_records.inc((*spool)->truncated_records());
+  auto& spool_max = registry.gauge("capi_relay_spool_max_bytes", "Configured spool.max_bytes.");
+  spool_max.set(static_cast<double>(config.spool.max_bytes));
+
+  auto uploader = Uploader::create({config, **spool, **dedup, **dead_letters, m, clock, random});
+  WritePipeline pipeline(**spool, **dedup, m, clock, config.spool.fsync, kWriteQueueCapacity,
+                         [&uploader] { uploader->notify(); });
+
+  std::atomic<bool> shutting_down{false};
+  auto refresh_gauges = [&] {
+    auto st = (*spool)->stats();
+    m.spool_pending_events.set(static_cast<double>(st.pending_records));
+    m.spool_bytes.set(static_cast<double>(st.bytes));
+    m.oldest_pending_age.set(st.oldest_pending_append_ms > 0
+                                 ? static_cast<double>(clock.now_ms() - st.oldest_pending_append_ms) / 1000.0
+                                 : 0.0);
+    m.dead_letters.set(static_cast<double>((*dead_letters)->size()));
+    m.dedup_keys.set(static_cast<double>((*dedup)->size()));
+    m.ingest_queue_depth.set(static_cast<double>(pipeline.queue_depth()));
+    auto us = uploader->status();
+    m.uploads_paused.set(us.paused ? 1 : 0);
+    if (us.token_expires_at_ms > 0) m.token_expiry.set_present(us.token_expires_at_ms / 1000.0);
+    if (us.refresh_token_expires_at_ms > 0)
+      m.refresh_token_expiry.set_present(us.refresh_token_expires_at_ms / 1000.0);
+  };
+
+  AdminHooks hooks;
+  hooks.metrics_text = [&] {
+    refresh_gauges();
+    return registry.expose();
+  };
+  hooks.not_ready_reason = [&]() -> std::string {
+    if (shutting_down.load()) return "shutting_down";
+    if ((*spool)->would_exceed(0)) return "spool_full";
+    return {};
+  };
+  hooks.status_json = [&] {
+    auto st = (*spool)->stats();
+    auto us = uploader->status();
+    std::string b = "{";
+    b += "\"pending_events\":" + std::to_string(st.pending_records);
+    b += ",\"oldest_pending_age_seconds\":" +
+         std::to_string(st.oldest_pending_append_ms > 0
+                            ? (clock.now_ms() - st.oldest_pending_append_ms) / 1000
+                            : 0);
+    b += ",\"spool_bytes\":" + std::to_string(st.bytes);
+    b += ",\"spool_max_bytes\":" + std::to_string(config.spool.max_bytes);
+    b += std::string(",\"paused\":") + (us.paused ? "true" : "false");
+    b += ",\"paused_reason\":";
+    if (us.paused) {
+      append_json_string(b, us.paused_reason);
+    } else {
+      b += "null";
+    }
+    b += ",\"last_upload\":{\"time\":" + format_time_ms(us.last_upload_ms) +
+         ",\"status\":" + (us.last_upload_status ? std::to_string(us.last_upload_status) : "null") +
+         "}";
+    b += ",\"token_expires_at\":" + format_time_ms(us.token_expires_at_ms);
+    b += ",\"refresh_token_expires_at\":" + format_time_ms(us.refresh_token_expires_at_ms);
+    b += ",\"dead_letters\":" + std::to_string((*dead_letters)->size());
+    b += ",\"dry_run\":" + std::string(config.linkedin.dry_run ? "true" : "false");
+    b += ",\"shutting_down\":" + std::string(shutting_down.load() ? "true" : "false");
+    b += "}";
+    return b;
+  };
+
+  IngestServer server(config, pipeline, m, clock, hooks);
+  if (auto r = server.listen(); !r) {
+    log::error("relay", "cannot listen", {{"error", r.error()}});
+    return 1;
+  }
+  uploader->start();
+  pipeline.start();
+  server.start();
+  log::info("relay", "started",
+            {{"ingest", config.server.listen},
+             {"ingest_port", std::to_string(server.ingest_port())},
+             {"admin_port", std::to_string(server.admin_port())},
+             {"spool_dir", dir.string()},
+             {"pending_events", std::to_string((*spool)->stats().pending_records)},
+             {"dry_run", config.linkedin.dry_run ? "true" : "false"}});
+
+  // Main thread: wait for signals.
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      log::info("relay", "SIGHUP: re-reading the token file and retrying uploads");
+      uploader->recheck();
+      continue;
+    }
+    break;
+  }
+
+  // Graceful shutdown (contract §3).
+  shutting_down.store(true);
+  log::info("relay", "shutting down",
+            {{"grace_ms", std::to_string(config.server.shutdown_grace.count())}});
+  const int64_t grace_end = clock.steady_ms() + config.server.shutdown_grace.count();
+  while (clock.steady_ms() < grace_end) {
+    struct timespec ts{0, 50'000'000};
+    int sig = 0;
+    siginfo_t info;
+    // A second SIGTERM/SIGINT ends the grace period early.
+    sig = sigtimedwait(&signals, &info, &ts);
+    if (sig == SIGTERM || sig == SIGINT) break;
+  }
+  server.refuse_ingest();
+  // Requests already handed to the writer finish; wait briefly for their responses.
+  const int64_t drain_end = clock.steady_ms() + 5000;
+  while (server.requests_in_flight() > 0 && clock.steady_ms() < drain_end) {
+    struct timespec ts{0, 10'000'000};
+    nanosleep(&ts, nullptr);
+  }
+  pipeline.stop();
+  uploader->stop(clock.steady_ms() + config.server.shutdown_timeout.count());
+  server.stop();
+  if (auto r = (*dedup)->flush(); !r) log::error("dedup", "flush failed", {{"error", r.error()}});
+  auto st = (*spool)->stats();
+  log::info("relay", "stopped", {{"pending_events", std::to_string(st.pending_records)}});
+  return 0;
+}
+
+}  // namespace capi_relay

@@ -1,0 +1,634 @@
+#include "capi_relay/ingest/server.hpp"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <charconv>
+#include <thread>
+#include <vector>
+
+#include "capi_relay/common/json_text.hpp"
+#include "capi_relay/common/log.hpp"
+#include "capi_relay/event/parser.hpp"
+#include "capi_relay/event/record.hpp"
+
+namespace capi_relay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kHeaderLimit = 16 * 1024;  // bytes of request head
+constexpr size_t kBodyPadding = 64;         // SIMDJSON_PADDING
+constexpr size_t kReadBufferReserve = 64 * 1024;  // per connection (perf-notes: reserve once)
+constexpr const char* kRetryAfterSeconds = "1";
+
+std::string error_body(std::string_view message) {
+  std::string b = "{\"error\":";
+  append_json_string(b, message);
+  b += "}";
+  return b;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Media type without parameters, e.g. "application/json; charset=utf-8" -> "application/json".
+std::string_view media_type(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  return trim(content_type.substr(0, semi));
+}
+
+bool accepted_media_type(std::string_view content_type) {
+  if (trim(content_type).empty()) return true;  // missing: treated as text/plain
+  auto m = media_type(content_type);
+  return iequals(m, "application/json") || iequals(m, "application/x-ndjson") ||
+         iequals(m, "text/plain");
+}
+
+// Value of query parameter `name` (percent-decoded), or nullopt.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      std::string out;
+      std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '+') {
+          out.push_back(' ');
+        } else if (v[i] == '%' && i + 2 < v.size()) {
+          int val = 0;
+          auto r = std::from_chars(v.data() + i + 1, v.data() + i + 3, val, 16);
+          if (r.ec == std::errc{} && r.ptr == v.data() + i + 3) {
+            out.push_back(static_cast<char>(val));
+            i += 2;
+          } else {
+            out.push_back('%');
+          }
+        } else {
+          out.push_back(v[i]);
+        }
+      }
+      return out;
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Result<tcp::endpoint> parse_endpoint(const std::string& text) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return Error{"bad listen address " + text};
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return Error{"bad listen address " + text};
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return Error{"bad listen address " + text + ": " + ec.message()};
+  unsigned p = 0;
+  auto r = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || p > 65535)
+    return Error{"bad listen port in " + text};
+  return tcp::endpoint(addr, static_cast<uint16_t>(p));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct IngestServer::Impl {
+  Impl(const Config& c, WritePipeline& p, metrics::RelayMetrics& m, Clock& clk, AdminHooks h)
+      : config(c),
+        pipeline(p),
+        metrics(m),
+        clock(clk),
+        hooks(std::move(h)),
+        rules(EventRules::from_config(c)),
+        cors_any(std::find(c.server.cors_origins.begin(), c.server.cors_origins.end(), "*") !=
+                 c.server.cors_origins.end()) {
+    unsigned n = c.server.io_threads;
+    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    threads_wanted = n;
+  }
+
+  const Config& config;
+  WritePipeline& pipeline;
+  metrics::RelayMetrics& metrics;
+  Clock& clock;
+  AdminHooks hooks;
+  EventRules rules;
+  bool cors_any;
+  unsigned threads_wanted = 1;
+
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // [0] ingest (+admin if same), [1] admin
+  bool shared_listener = false;
+  std::vector<std::thread> threads;
+  std::atomic<bool> refusing{false};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> connections{0};
+
+  // One parser per I/O thread (it owns simdjson state and scratch buffers).
+  EventParser& thread_parser() {
+    thread_local std::unique_ptr<EventParser> parser;
+    thread_local const Impl* owner = nullptr;
+    if (!parser || owner != this) {
+      parser = std::make_unique<EventParser>(rules);
+      owner = this;
+    }
+    return *parser;
+  }
+
+  // Origin check for CORS: true when allowed (or no Origin header / no restriction).
+  bool origin_allowed(std::string_view origin) const {
+    if (origin.empty() || config.server.cors_origins.empty() || cors_any) return true;
+    return std::find(config.server.cors_origins.begin(), config.server.cors_origins.end(),
+                     origin) != config.server.cors_origins.end();
+  }
+  // Whether to send Access-Control-Allow-Origin for this origin.
+  bool cors_listed(std::string_view origin) const {
+    if (origin.empty() || config.server.cors_origins.empty()) return false;
+    return cors_any || std::find(config.server.cors_origins.begin(),
+                                 config.server.cors_origins.end(),
+                                 origin) != config.server.cors_origins.end();
+  }
+
+  bool key_ok(std::string_view authorization, std::string_view target) const {
+    const auto& keys = config.server.ingest_keys;
+    if (keys.empty()) return true;
+    std::string presented;
+    auto auth = trim(authorization);
+    if (auth.size() > 7 && iequals(auth.substr(0, 7), "Bearer ")) {
+      presented = std::string(trim(auth.substr(7)));
+    } else if (auto q = query_param(target, "key")) {
+      presented = *q;
+    }
+    if (presented.empty()) return false;
+    bool match = false;
+    for (const auto& k : keys) match |= constant_time_equal(presented, k);  // no early exit
+    return match;
+  }
+
+  void accept(size_t which);
+};
+
+// ---------------------------------------------------------------------------------------------
+// One connection. Steps are do_x/on_x pairs; every handler holds shared_from_this().
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, IngestServer::Impl& server, bool serves_ingest, bool serves_admin)
+      : stream_(std::move(socket)),
+        server_(server),
+        serves_ingest_(serves_ingest),
+        serves_admin_(serves_admin) {
+    buffer_.reserve(kReadBufferReserve);
+    ++server_.connections;
+  }
+  ~Session() { --server_.connections; }
+
+  void run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::do_wait_request, shared_from_this()));
+  }
+
+ private:
+  // Idle (keep-alive) wait: the first bytes of the next request within idle_timeout.
+  void do_wait_request() {
+    if (buffer_.size() > 0) return do_read_header();  // pipelined request already buffered
+    stream_.expires_after(server_.config.server.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kReadBufferReserve),
+                            beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, size_t n) {
+    if (ec) return do_close();  // idle timeout, peer closed or reset: nothing to answer
+    buffer_.commit(n);
+    do_read_header();
+  }
+
+  void do_read_header() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(server_.config.server.max_body_bytes);
+    request_started_ms_ = server_.clock.steady_ms();
+    stream_.expires_after(server_.config.server.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream) return do_close();
+    if (ec == http::error::header_limit)
+      return send_error(http::status::request_header_fields_too_large, "request header too large",
+                        false);
+    if (ec == beast::error::timeout) {
+      return send_error(http::status::request_timeout, "request header timeout", false);
+    }
+    if (ec) return send_error(http::status::bad_request, "malformed request", false);
+
+    auto& req = parser_->get();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = path_of(target);
+    const bool is_events = path == "/v1/events";
+
+    if (serves_ingest_ && is_events) {
+      origin_ = std::string(req[http::field::origin]);
+      if (req.method() == http::verb::options) return preflight();
+      if (req.method() != http::verb::post)
+        return send_error(http::status::method_not_allowed, "method not allowed: use POST");
+      // Checks in contract order: origin, key, size, type.
+      if (!server_.origin_allowed(origin_))
+        return send_error(http::status::forbidden, "origin not allowed");
+      if (!server_.key_ok(req[http::field::authorization], target))
+        return send_error(http::status::unauthorized, "missing or unknown ingest key");
+      if (auto len = parser_->content_length();
+          len && *len > server_.config.server.max_body_bytes)
+        return send_error(http::status::payload_too_large, "body exceeds server.max_body_bytes",
+                          false);
+      if (!accepted_media_type(req[http::field::content_type]))
+        return send_error(http::status::unsupported_media_type,
+                          "unsupported content type: use application/json, "
+                          "application/x-ndjson or text/plain");
+      if (server_.refusing.load())
+        return send_error(http::status::service_unavailable, "shutting down", true, true);
+      return do_read_body();
+    }
+    if (serves_admin_ && !is_events && req.method() == http::verb::get) return admin(path);
+    if (serves_admin_ && !is_events && req.method() != http::verb::get)
+      return send_error(http::status::method_not_allowed, "method not allowed: use GET");
+    send_error(http::status::not_found, "not found");
+  }
+
+  void do_read_body() {
+    auto& body = parser_->get().body();
+    if (auto len = parser_->content_length()) body.reserve(*len + kBodyPadding);
+    stream_.expires_after(server_.config.server.body_timeout);
+    if (iequals(parser_->get()[http::field::expect], "100-continue")) {
+      // The client waits for this interim answer before sending the body (curl does).
+      continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
+      return http::async_write(stream_, *continue_,
+                               beast::bind_front_handler(&Session::on_continue_sent,
+                                                         shared_from_this()));
+    }
+    do_read_body_after_continue();
+  }
+
+  void on_continue_sent(beast::error_code ec, size_t) {
+    if (ec) return do_close();  // peer went away
+    do_read_body_after_continue();
+  }
+
+  void do_read_body_after_continue() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, size_t) {
+    if (ec == http::error::body_limit)
+      return send_error(http::status::payload_too_large, "body exceeds server.max_body_bytes",
+                        false);
+    if (ec == beast::error::timeout)
+      return send_error(http::status::request_timeout, "request body timeout", false);
+    if (ec) return send_error(http::status::bad_request, "malformed request body", false);
+    process_events();
+  }
+
+  void process_events() {
+    auto& body = parser_->get().body();
+    const bool padded = body.capacity() - body.size() >= kBodyPadding;
+    parsed_.items.clear();
+    server_.thread_parser().parse_body(body, padded, {server_.clock.now_ms(), false}, parsed_);
+    if (parsed_.status != BodyStatus::kOk) {
+      server_.metrics.events_received.inc();
+      server_.metrics.events_rejected.with("invalid_json").inc();
+      return send_error(http::status::bad_request,
+                        parsed_.error.empty() ? "invalid_json: body does not parse" : parsed_.error);
+    }
+    auto write = std::make_unique<WriteRequest>();
+    std::string& scratch = record_scratch_;
+    for (const auto& item : parsed_.items) {
+      if (!item.ok) continue;
+      scratch.clear();
+      encode_record(item.event, scratch);
+      write->add(scratch, dedup_fingerprint(item.event.rule_id, item.event.event_id));
+    }
+    if (write->records() == 0) return respond_events(nullptr);
+    auto self = shared_from_this();
+    write->done = [self](std::unique_ptr<WriteRequest> done) {
+      std::shared_ptr<WriteRequest> shared(std::move(done));
+      asio::post(self->stream_.get_executor(), [self, shared] { self->on_written(*shared); });
+    };
+    ++server_.in_flight;
+    in_flight_ = true;
+    if (!server_.pipeline.submit(write)) {
+      release_in_flight();
+      return send_error(http::status::service_unavailable, "ingest queue full", true, true);
+    }
+  }
+
+  void on_written(WriteRequest& w) {
+    release_in_flight();
+    switch (w.status) {
+      case WriteStatus::kOk: return respond_events(&w);
+      case WriteStatus::kSpoolFull:
+        return send_error(http::status::service_unavailable, "spool full", true, true);
+      case WriteStatus::kShuttingDown:
+        return send_error(http::status::service_unavailable, "shutting down", true, true);
+      case WriteStatus::kWriteFailed:
+        return send_error(http::status::service_unavailable, "spool write failed", true, true);
+    }
+  }
+
+  void release_in_flight() {
+    if (in_flight_) {
+      in_flight_ = false;
+      --server_.in_flight;
+    }
+  }
+
+  // 202 with counts, or 400 when every event was rejected. `w` is null when nothing was written.
+  void respond_events(const WriteRequest* w) {
+    uint64_t accepted = 0, duplicates = 0, rejected = 0;
+    std::string rej = "[";
+    size_t record = 0;
+    for (const auto& item : parsed_.items) {
+      if (item.ok) {
+        if (w && w->duplicate[record]) {
+          ++duplicates;
+        } else {
+          ++accepted;
+        }
+        ++record;
+        continue;
+      }
+      ++rejected;
+      server_.metrics.events_rejected.with(reject_reason_name(item.reason)).inc();
+      if (rej.size() > 1) rej.push_back(',');
+      rej += "{\"index\":";
+      rej += std::to_string(item.index);
+      rej += ",\"error\":";
+      append_json_string(rej, item.error);
+      rej += "}";
+    }
+    rej += "]";
+    auto& m = server_.metrics;
+    m.events_received.inc(accepted + duplicates + rejected);
+    m.events_accepted.inc(accepted);
+    m.events_duplicate.inc(duplicates);
+    std::string body;
+    const bool ok = accepted + duplicates > 0;
+    body.reserve(rej.size() + 64);
+    body += "{";
+    if (!ok) body += "\"error\":\"every event was rejected\",";
+    body += "\"accepted\":" + std::to_string(accepted) +
+            ",\"duplicates\":" + std::to_string(duplicates) + ",\"rejected\":" + rej + "}";
+    send(ok ? http::status::accepted : http::status::bad_request, std::move(body), true);
+  }
+
+  void preflight() {
+    if (!server_.origin_allowed(origin_))
+      return send_error(http::status::forbidden, "origin not allowed");
+    response_ = {};
+    response_.result(http::status::no_content);
+    add_cors_headers();
+    if (server_.cors_listed(origin_)) {
+      response_.set(http::field::access_control_allow_methods, "POST");
+      response_.set(http::field::access_control_allow_headers, "Content-Type, Authorization");
+      response_.set(http::field::access_control_max_age, "600");
+    }
+    finish_response(true);
+  }
+
+  void admin(std::string_view path) {
+    auto& hooks = server_.hooks;
+    if (path == "/metrics") {
+      response_ = {};
+      response_.result(http::status::ok);
+      response_.set(http::field::content_type, "text/plain; version=0.0.4");
+      response_.body() = hooks.metrics_text ? hooks.metrics_text() : std::string();
+      return finish_response(true);
+    }
+    if (path == "/healthz") return send(http::status::ok, "{\"status\":\"ok\"}", true);
+    if (path == "/readyz") {
+      std::string reason = hooks.not_ready_reason ? hooks.not_ready_reason() : std::string();
+      if (reason.empty()) return send(http::status::ok, "{\"status\":\"ready\"}", true);
+      std::string b = "{\"error\":\"not ready\",\"reason\":";
+      append_json_string(b, reason);
+      b += "}";
+      return send(http::status::service_unavailable, std::move(b), true);
+    }
+    if (path == "/v1/status")
+      return send(http::status::ok, hooks.status_json ? hooks.status_json() : "{}", true);
+    constexpr std::string_view kEventPrefix = "/v1/events/";
+    if (path.substr(0, kEventPrefix.size()) == kEventPrefix && hooks.event_status) {
+      std::string id(path.substr(kEventPrefix.size()));
+      if (auto found = hooks.event_status(id)) return send(http::status::ok, std::move(*found), true);
+      return send_error(http::status::not_found, "unknown event");
+    }
+    send_error(http::status::not_found, "not found");
+  }
+
+  void add_cors_headers() {
+    if (!serves_ingest_ || origin_.empty() || server_.config.server.cors_origins.empty()) return;
+    response_.set(http::field::vary, "Origin");
+    if (server_.cors_listed(origin_))
+      response_.set(http::field::access_control_allow_origin, server_.cors_any ? "*" : origin_);
+  }
+
+  void send_error(http::status status, std::string_view message, bool keep_alive = true,
+                  bool retry_after = false) {
+    response_ = {};
+    response_.result(status);
+    response_.set(http::field::content_type, "application/json");
+    if (retry_after) response_.set(http::field::retry_after, kRetryAfterSeconds);
+    response_.body() = error_body(message);
+    add_cors_headers();
+    finish_response(keep_alive);
+  }
+
+  void send(http::status status, std::string body, bool keep_alive) {
+    response_ = {};
+    response_.result(status);
+    response_.set(http::field::content_type, "application/json");
+    response_.body() = std::move(body);
+    add_cors_headers();
+    finish_response(keep_alive);
+  }
+
+  void finish_response(bool keep_alive) {
+    bool request_keep_alive = parser_ && parser_->is_header_done() && parser_->get().keep_alive();
+    // After an unread body (refused before reading it) the connection cannot be reused.
+    bool body_pending = parser_ && parser_->is_header_done() && !parser_->is_done();
+    keep_alive_ = keep_alive && request_keep_alive && !body_pending;
+    if (parser_ && parser_->is_header_done()) response_.version(parser_->get().version());
+    response_.keep_alive(keep_alive_);
+    response_.set(http::field::server, "capi-relay");
+    response_.prepare_payload();
+    const int code = static_cast<int>(response_.result_int());
+    if (serves_ingest_ && parser_ && parser_->is_header_done() &&
+        path_of(std::string_view(parser_->get().target().data(), parser_->get().target().size())) ==
+            "/v1/events") {
+      server_.metrics.ingest_requests.with(std::to_string(code)).inc();
+      server_.metrics.ingest_request_duration.observe(
+          static_cast<double>(server_.clock.steady_ms() - request_started_ms_) / 1000.0);
+    }
+    stream_.expires_after(server_.config.server.body_timeout);
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    if (ec) return do_close();  // peer went away; nothing more to tell it
+    if (!keep_alive_) return do_close();
+    parser_.reset();
+    do_wait_request();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    // shutdown may fail when the peer already closed; the socket is released either way.
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  IngestServer::Impl& server_;
+  bool serves_ingest_;
+  bool serves_admin_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  std::unique_ptr<http::response<http::empty_body>> continue_;
+  std::string origin_;
+  ParsedBody parsed_;
+  std::string record_scratch_;
+  int64_t request_started_ms_ = 0;
+  bool keep_alive_ = false;
+  bool in_flight_ = false;
+};
+
+void IngestServer::Impl::accept(size_t which) {
+  acceptors[which]->async_accept(
+      asio::make_strand(io), [this, which](beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;  // listener closed at shutdown
+        if (!ec) {
+          if (connections.load() >= config.server.max_connections) {
+            beast::error_code ignored;  // refusing a connection over the limit: close at once
+            socket.close(ignored);
+          } else {
+            bool ingest = which == 0;
+            bool admin = which == 1 || shared_listener;
+            std::make_shared<Session>(std::move(socket), *this, ingest, admin)->run();
+          }
+        } else {
+          log::warn("ingest", "accept failed", {{"error", ec.message()}});
+        }
+        accept(which);
+      });
+}
+
+IngestServer::IngestServer(const Config& config, WritePipeline& pipeline,
+                           metrics::RelayMetrics& metrics, Clock& clock, AdminHooks hooks)
+    : impl_(std::make_unique<Impl>(config, pipeline, metrics, clock, std::move(hooks))) {}
+
+IngestServer::~IngestServer() { stop(); }
+
+Result<void> IngestServer::listen() {
+  auto bind = [&](const std::string& address) -> Result<void> {
+    auto ep = parse_endpoint(address);
+    if (!ep) return Error{ep.error()};
+    auto acc = std::make_unique<tcp::acceptor>(impl_->io);
+    beast::error_code ec;
+    acc->open(ep->protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc->bind(*ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error{"cannot listen on " + address + ": " + ec.message()};
+    impl_->acceptors.push_back(std::move(acc));
+    return {};
+  };
+  const auto& c = impl_->config;
+  if (auto r = bind(c.server.listen); !r) return r;
+  impl_->shared_listener = c.admin.listen == c.server.listen;
+  if (!impl_->shared_listener)
+    if (auto r = bind(c.admin.listen); !r) return r;
+  return {};
+}
+
+uint16_t IngestServer::ingest_port() const {
+  return impl_->acceptors.empty() ? 0 : impl_->acceptors[0]->local_endpoint().port();
+}
+
+uint16_t IngestServer::admin_port() const {
+  if (impl_->shared_listener) return ingest_port();
+  return impl_->acceptors.size() < 2 ? 0 : impl_->acceptors[1]->local_endpoint().port();
+}
+
+void IngestServer::start() {
+  for (size_t i = 0; i < impl_->acceptors.size(); ++i) impl_->accept(i);
+  for (unsigned i = 0; i < impl_->threads_wanted; ++i)
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+}
+
+void IngestServer::refuse_ingest() { impl_->refusing.store(true); }
+
+uint64_t IngestServer::requests_in_flight() const { return impl_->in_flight.load(); }
+
+void IngestServer::stop() {
+  if (!impl_) return;
+  asio::post(impl_->io, [this] {
+    for (auto& a : impl_->acceptors) {
+      beast::error_code ec;  // closing an already closed acceptor is harmless
+      a->close(ec);
+    }
+  });
+  impl_->io.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace capi_relay

@@ -1,0 +1,130 @@
+#include "capi_relay/ingest/write_pipeline.hpp"
+
+#include "capi_relay/common/log.hpp"
+
+namespace capi_relay {
+
+namespace {
+constexpr size_t kMaxGroup = 256;                  // requests per commit group
+constexpr int64_t kBackgroundSyncMs = 1000;        // fsync: off, and dedup journal flush
+}  // namespace
+
+WritePipeline::WritePipeline(Spool& spool, DedupStore& dedup, metrics::RelayMetrics& metrics,
+                             Clock& clock, FsyncMode fsync, size_t queue_capacity,
+                             std::function<void()> on_synced)
+    : spool_(spool),
+      dedup_(dedup),
+      metrics_(metrics),
+      clock_(clock),
+      fsync_(fsync),
+      on_synced_(std::move(on_synced)),
+      queue_(queue_capacity) {}
+
+WritePipeline::~WritePipeline() { stop(); }
+
+void WritePipeline::start() { thread_ = std::thread([this] { run(); }); }
+
+bool WritePipeline::submit(std::unique_ptr<WriteRequest>& req) {
+  if (stopping_.load(std::memory_order_acquire)) return false;
+  bool ok = queue_.try_push(req);
+  metrics_.ingest_queue_depth.set(static_cast<double>(queue_.size_approx()));
+  return ok;
+}
+
+void WritePipeline::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_release);
+  queue_.wake();
+  thread_.join();
+}
+
+void WritePipeline::run() {
+  std::vector<std::unique_ptr<WriteRequest>> group;
+  group.reserve(kMaxGroup);
+  int64_t last_background_sync = clock_.steady_ms();
+  bool unsynced_off = false;  // fsync: off wrote records not yet fdatasynced
+  for (;;) {
+    while (group.size() < kMaxGroup) {
+      auto r = queue_.try_pop();
+      if (!r) break;
+      group.push_back(std::move(*r));
+    }
+    if (!group.empty()) {
+      write_group(group);
+      group.clear();
+      unsynced_off = unsynced_off || fsync_ == FsyncMode::kOff;
+      continue;  // more may have queued meanwhile
+    }
+    int64_t now = clock_.steady_ms();
+    if (now - last_background_sync >= kBackgroundSyncMs) {
+      last_background_sync = now;
+      if (unsynced_off) {
+        if (auto r = spool_.sync(true); !r) log::error("spool", "periodic fsync failed", {{"error", r.error()}});
+        unsynced_off = false;
+      }
+      if (auto r = dedup_.flush(); !r) log::error("dedup", "journal flush failed", {{"error", r.error()}});
+    }
+    if (stopping_.load(std::memory_order_acquire) && queue_.size_approx() == 0) break;
+    queue_.wait_for(std::chrono::milliseconds(kBackgroundSyncMs));
+  }
+  if (unsynced_off) (void)spool_.sync(true);
+  if (auto r = dedup_.flush(); !r) log::error("dedup", "journal flush failed", {{"error", r.error()}});
+}
+
+void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& group) {
+  const int64_t now_ms = clock_.now_ms();
+  claimed_.clear();
+  size_t appended = 0;
+  bool write_failed = false;
+  for (auto& req : group) {
+    const size_t n = req->records();
+    req->duplicate.assign(n, 0);
+    if (spool_.would_exceed(req->data.size() + 16 * n)) {
+      req->status = WriteStatus::kSpoolFull;
+      continue;
+    }
+    claim_results_.resize(n);
+    dedup_.claim(req->keys, claim_results_, now_ms);
+    for (size_t i = 0; i < n; ++i) {
+      if (claim_results_[i] != ClaimResult::kClaimed) {
+        // kBusy (another relay holds the claim) is answered as a duplicate too: that relay
+        // accepts the event or, when its write fails, a client retry is accepted here.
+        req->duplicate[i] = 1;
+        continue;
+      }
+      claimed_.push_back(req->keys[i]);
+      std::string_view payload(req->data.data() + req->offsets[i],
+                               req->offsets[i + 1] - req->offsets[i]);
+      if (auto r = spool_.append(payload, now_ms); !r) {
+        log::error("spool", "append failed", {{"error", r.error()}});
+        write_failed = true;
+      }
+      ++appended;
+    }
+  }
+  if (appended > 0 && !write_failed) {
+    const int64_t t0 = clock_.steady_ms();
+    auto r = spool_.sync(false);
+    metrics_.spool_fsync_duration.observe(static_cast<double>(clock_.steady_ms() - t0) / 1000.0);
+    if (!r) {
+      log::error("spool", "write failed; requests answered 503", {{"error", r.error()}});
+      write_failed = true;
+    }
+  }
+  if (write_failed) {
+    dedup_.release(claimed_);
+    for (auto& req : group)
+      if (req->status == WriteStatus::kOk) req->status = WriteStatus::kWriteFailed;
+  } else if (!claimed_.empty()) {
+    dedup_.commit(claimed_, now_ms);
+  }
+  metrics_.spool_commit_group.observe(static_cast<double>(group.size()));
+  metrics_.ingest_queue_depth.set(static_cast<double>(queue_.size_approx()));
+  if (appended > 0 && !write_failed && on_synced_) on_synced_();
+  for (auto& req : group) {
+    auto done = std::move(req->done);
+    done(std::move(req));
+  }
+}
+
+}  // namespace capi_relay

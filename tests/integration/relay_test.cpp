@@ -1,0 +1,341 @@
+// End-to-end tests: the real capi-relay binary against the in-process fake LinkedIn on loopback.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_process.hpp"
+
+namespace capi_relay::testing {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string relay_yaml(const std::string& api_base, const std::string& extra_linkedin = "",
+                       const std::string& extra_top = "") {
+  return "server:\n"
+         "  listen: 127.0.0.1:0\n"
+         "  io_threads: 2\n"
+         "  shutdown_grace: 0s\n"
+         "  shutdown_timeout: 10s\n"
+         "admin:\n"
+         "  listen: 127.0.0.1:0\n"
+         "spool:\n"
+         "  dir: ./data\n"
+         "linkedin:\n"
+         "  api_base: " + api_base + "\n"
+         "  access_token: test-token\n"
+         "  flush_interval: 200ms\n"
+         "  retry:\n"
+         "    initial_backoff: 50ms\n"
+         "    max_backoff: 200ms\n" +
+         extra_linkedin +
+         "conversions:\n"
+         "  purchase: urn:lla:llaPartnerConversion:123\n"
+         "  signup: 456\n" +
+         extra_top;
+}
+
+std::string event_json(const std::string& id, const std::string& email, int64_t ts,
+                       const std::string& name = "purchase") {
+  return "{\"event\":\"" + name + "\",\"eventId\":\"" + id + "\",\"timestamp\":" +
+         std::to_string(ts) + ",\"value\":{\"amount\":\"50.00\",\"currency\":\"usd\"}," +
+         "\"user\":{\"email\":\"" + email + "\"}}";
+}
+
+// eventIds of every element the fake received (in order, with repeats).
+std::vector<std::string> received_event_ids(const FakeLinkedIn& fake) {
+  std::vector<std::string> ids;
+  std::regex re("\"eventId\":\"([^\"]*)\"");
+  for (const auto& r : fake.requests()) {
+    if (r.target.find("/rest/conversionEvents") == std::string::npos) continue;
+    for (std::sregex_iterator it(r.body.begin(), r.body.end(), re), end; it != end; ++it)
+      ids.push_back((*it)[1]);
+  }
+  return ids;
+}
+
+TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  const int64_t ts = now_ms() - 60'000;
+
+  // One object.
+  auto r1 = relay.post_events(event_json("o-1", "  John.Doe@Example.com ", ts));
+  EXPECT_EQ(r1.status, 202) << r1.body;
+  EXPECT_EQ(r1.body, "{\"accepted\":1,\"duplicates\":0,\"rejected\":[]}");
+
+  // An array with a duplicate of o-1, an in-body duplicate, and an invalid event.
+  std::string arr = "[" + event_json("o-2", "a@example.com", ts) + "," +
+                    event_json("o-1", "john.doe@example.com", ts) + "," +
+                    event_json("o-2", "a@example.com", ts) + "," +
+                    "{\"event\":\"nope\",\"eventId\":\"o-3\",\"user\":{\"email\":\"b@example.com\"}}]";
+  auto r2 = relay.post_events(arr);
+  EXPECT_EQ(r2.status, 202) << r2.body;
+  EXPECT_NE(r2.body.find("\"accepted\":1,\"duplicates\":2"), std::string::npos) << r2.body;
+  EXPECT_NE(r2.body.find("{\"index\":3,\"error\":\"unknown_event"), std::string::npos) << r2.body;
+
+  // NDJSON with a blank line (counted) and a line that is not JSON.
+  std::string nd = event_json("o-4", "c@example.com", ts) + "\n\n{not json\n" +
+                   event_json("o-5", "d@example.com", ts, "signup") + "\n";
+  auto r3 = relay.post_events(nd, "application/x-ndjson");
+  EXPECT_EQ(r3.status, 202) << r3.body;
+  EXPECT_NE(r3.body.find("\"accepted\":2"), std::string::npos) << r3.body;
+  EXPECT_NE(r3.body.find("{\"index\":2,\"error\":\"invalid_json"), std::string::npos) << r3.body;
+
+  // text/plain (sendBeacon) with charset, read as one JSON value.
+  auto r4 = relay.post_events(event_json("o-6", "e@example.com", ts), "text/plain;charset=UTF-8");
+  EXPECT_EQ(r4.status, 202) << r4.body;
+
+  // All rejected -> 400 with the same body shape plus error.
+  auto r5 = relay.post_events("[{\"event\":\"purchase\",\"eventId\":\"o-7\",\"user\":{\"firstName\":\"Ann\"}}]");
+  EXPECT_EQ(r5.status, 400) << r5.body;
+  EXPECT_NE(r5.body.find("\"error\""), std::string::npos);
+  EXPECT_NE(r5.body.find("incomplete_name"), std::string::npos);
+  // Unparseable and empty bodies -> 400.
+  EXPECT_EQ(relay.post_events("{oops").status, 400);
+  EXPECT_EQ(relay.post_events("[]").status, 400);
+  EXPECT_EQ(relay.post_events("").status, 400);
+  // Unsupported type -> 415.
+  auto r6 = relay.post_events(event_json("o-8", "f@example.com", ts), "application/xml");
+  EXPECT_EQ(r6.status, 415);
+  EXPECT_NE(r6.body.find("\"error\""), std::string::npos);
+
+  // Every unique valid event arrives exactly once.
+  std::multiset<std::string> want = {"o-1", "o-2", "o-4", "o-5", "o-6"};
+  ASSERT_TRUE(eventually([&] { return received_event_ids(fake).size() >= want.size(); }, 15000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // nothing more may come
+  auto ids = received_event_ids(fake);
+  EXPECT_EQ(std::multiset<std::string>(ids.begin(), ids.end()), want);
+
+  // LinkedIn's format and headers.
+  auto reqs = fake.requests();
+  ASSERT_FALSE(reqs.empty());
+  const auto& q = reqs.front();
+  EXPECT_EQ(q.method, "POST");
+  EXPECT_EQ(q.target, "/rest/conversionEvents");
+  EXPECT_EQ(q.headers.at("authorization"), "Bearer test-token");
+  EXPECT_EQ(q.headers.at("linkedin-version"), "202609");
+  EXPECT_EQ(q.headers.at("x-restli-protocol-version"), "2.0.0");
+  EXPECT_EQ(q.headers.at("x-restli-method"), "BATCH_CREATE");
+  EXPECT_NE(q.headers.at("content-type").find("application/json"), std::string::npos);
+  std::string all;
+  for (const auto& r : reqs) all += r.body;
+  EXPECT_NE(all.find("\"conversion\":\"urn:lla:llaPartnerConversion:123\""), std::string::npos);
+  EXPECT_NE(all.find("\"conversion\":\"urn:lla:llaPartnerConversion:456\""), std::string::npos);
+  EXPECT_NE(all.find("\"conversionHappenedAt\":" + std::to_string(ts)), std::string::npos);
+  EXPECT_NE(all.find("\"conversionValue\":{\"currencyCode\":\"USD\",\"amount\":\"50.00\"}"),
+            std::string::npos);
+  // john.doe@example.com hashed after normalization.
+  EXPECT_NE(all.find("836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"),
+            std::string::npos);
+  EXPECT_EQ(all.find("example.com"), std::string::npos) << "raw email sent";
+
+  // Metrics agree.
+  ASSERT_TRUE(eventually([&] { return relay.metric("capi_relay_events_uploaded_total") == 5; }));
+  EXPECT_EQ(relay.metric("capi_relay_events_accepted_total"), 5);
+  EXPECT_EQ(relay.metric("capi_relay_events_duplicate_total"), 2);
+  EXPECT_EQ(relay.metric("capi_relay_events_rejected_total{reason=\"unknown_event\"}"), 1);
+  EXPECT_EQ(relay.metric("capi_relay_events_rejected_total{reason=\"incomplete_name\"}"), 1);
+  EXPECT_EQ(relay.metric("capi_relay_events_received_total"),
+            relay.metric("capi_relay_events_accepted_total") +
+                relay.metric("capi_relay_events_duplicate_total") +
+                [&] {
+                  double sum = 0;
+                  auto body = relay.admin_get("/metrics").body;
+                  std::istringstream in(body);
+                  std::string line;
+                  while (std::getline(in, line))
+                    if (line.rfind("capi_relay_events_rejected_total{", 0) == 0)
+                      sum += std::stod(line.substr(line.rfind(' ') + 1));
+                  return sum;
+                }());
+  EXPECT_EQ(relay.stop(), 0);
+
+  // Nothing on disk holds the raw email.
+  for (const auto& f : std::filesystem::recursive_directory_iterator(relay.dir() / "data")) {
+    if (!f.is_regular_file()) continue;
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(content.find("example.com"), std::string::npos) << f.path();
+    struct stat st{};
+    stat(f.path().c_str(), &st);
+    EXPECT_EQ(st.st_mode & 077, 0u) << f.path() << " is readable by others";
+  }
+}
+
+TEST(Relay, RestartKeepsPendingEventsAndDedupState) {
+  FakeLinkedIn fake;
+  fake.set_responder([](const FakeRequest&) {
+    FakeResponse r;
+    r.status = 503;
+    r.body = "{\"status\":503,\"message\":\"unavailable\"}";
+    return r;
+  });
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  const int64_t ts = now_ms() - 1000;
+  std::string nd;
+  for (int i = 0; i < 50; ++i) nd += event_json("r-" + std::to_string(i), "u@example.com", ts) + "\n";
+  auto r = relay.post_events(nd, "application/x-ndjson");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_NE(r.body.find("\"accepted\":50"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return fake.request_count() > 0; }));
+  EXPECT_EQ(relay.stop(), 0);
+
+  // The upstream recovers; a restarted relay delivers the backlog and still knows the keys.
+  fake.set_responder(FakeLinkedIn::accept_all);
+  fake.clear();
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  auto dup = relay.post_events(event_json("r-7", "u@example.com", ts));
+  EXPECT_EQ(dup.status, 202);
+  EXPECT_EQ(dup.body, "{\"accepted\":0,\"duplicates\":1,\"rejected\":[]}");
+  ASSERT_TRUE(eventually([&] { return received_event_ids(fake).size() >= 50; }, 20000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto ids = received_event_ids(fake);
+  EXPECT_EQ(ids.size(), 50u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 50u);
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+TEST(Relay, DryRunWritesBatchBodies) {
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml("http://127.0.0.1:9", "  dry_run: true\n"), &err)) << err;
+  const int64_t ts = now_ms();
+  ASSERT_EQ(relay.post_events(event_json("d-1", "x@example.com", ts)).status, 202);
+  auto dry = relay.dir() / "data" / "dry-run";
+  ASSERT_TRUE(eventually([&] {
+    return std::filesystem::exists(dry) && !std::filesystem::is_empty(dry);
+  }));
+  std::string content;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& f : std::filesystem::directory_iterator(dry)) {
+      std::ifstream in(f.path());
+      content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    return content.find("\"eventId\":\"d-1\"") != std::string::npos;
+  }));
+  EXPECT_EQ(content.rfind("{\"elements\":[", 0), 0u) << content;
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+TEST(Relay, OriginKeySizeAndTypeChecksInContractOrder) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  std::string err;
+  std::string yaml = relay_yaml(fake.base_url());
+  yaml.replace(yaml.find("  io_threads: 2\n"), 16,
+               "  io_threads: 2\n  ingest_keys: [k-123]\n  cors_origins: [https://shop.example]\n"
+               "  max_body_bytes: 2KiB\n");
+  ASSERT_TRUE(relay.start(yaml, &err)) << err;
+  const std::string ev = event_json("c-1", "x@example.com", now_ms());
+  const std::string big(4096, ' ');
+  // Origin first: a foreign origin with no key, a big body and a bad type -> 403.
+  auto a = relay.post_events(big, "application/xml", {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(a.status, 403);
+  EXPECT_NE(a.body.find("\"error\""), std::string::npos);
+  // Then the key -> 401.
+  EXPECT_EQ(relay.post_events(big, "application/xml", {{"Origin", "https://shop.example"}}).status, 401);
+  // Then size -> 413.
+  EXPECT_EQ(relay.post_events(big, "application/xml", {{"Authorization", "Bearer k-123"}}).status, 413);
+  // Then type -> 415.
+  EXPECT_EQ(relay.post_events(ev, "application/xml", {{"Authorization", "Bearer k-123"}}).status, 415);
+  // Key as a query parameter (beacons), allowed origin gets CORS headers.
+  auto ok = http_request(relay.ingest_port(), "POST", "/v1/events?key=k-123", ev,
+                         {{"Content-Type", "text/plain"}, {"Origin", "https://shop.example"}});
+  EXPECT_EQ(ok.status, 202) << ok.body;
+  EXPECT_EQ(ok.headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_EQ(ok.headers["vary"], "Origin");
+  // Preflight.
+  auto pre = http_request(relay.ingest_port(), "OPTIONS", "/v1/events", "",
+                          {{"Origin", "https://shop.example"},
+                           {"Access-Control-Request-Method", "POST"},
+                           {"Access-Control-Request-Headers", "content-type,authorization"}});
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_NE(pre.headers["access-control-allow-methods"].find("POST"), std::string::npos);
+  EXPECT_NE(pre.headers["access-control-allow-headers"].find("Authorization"), std::string::npos);
+  EXPECT_FALSE(pre.headers["access-control-max-age"].empty());
+  EXPECT_EQ(http_request(relay.ingest_port(), "OPTIONS", "/v1/events", "",
+                         {{"Origin", "https://evil.example"}})
+                .status,
+            403);
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+TEST(Relay, AdminEndpoints) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  EXPECT_EQ(relay.admin_get("/healthz").status, 200);
+  EXPECT_EQ(relay.admin_get("/readyz").status, 200);
+  auto m = relay.admin_get("/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.headers["content-type"], "text/plain; version=0.0.4");
+  for (const char* name :
+       {"capi_relay_events_received_total", "capi_relay_events_accepted_total",
+        "capi_relay_events_rejected_total", "capi_relay_events_duplicate_total",
+        "capi_relay_events_uploaded_total", "capi_relay_events_dead_lettered_total",
+        "capi_relay_upload_requests_total", "capi_relay_upload_retries_total",
+        "capi_relay_upload_duration_seconds", "capi_relay_batch_events",
+        "capi_relay_spool_pending_events", "capi_relay_spool_bytes",
+        "capi_relay_oldest_pending_event_age_seconds", "capi_relay_token_expiry_timestamp_seconds",
+        "capi_relay_refresh_token_expiry_timestamp_seconds", "capi_relay_uploads_paused"})
+    EXPECT_NE(m.body.find(std::string("# TYPE ") + name), std::string::npos) << name;
+  auto s = relay.admin_get("/v1/status");
+  EXPECT_EQ(s.status, 200);
+  for (const char* key : {"\"pending_events\":", "\"oldest_pending_age_seconds\":", "\"paused\":",
+                          "\"paused_reason\":", "\"last_upload\":", "\"token_expires_at\":",
+                          "\"dead_letters\":"})
+    EXPECT_NE(s.body.find(key), std::string::npos) << key;
+  auto nf = relay.admin_get("/nope");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_NE(nf.body.find("\"error\""), std::string::npos);
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+TEST(Relay, CheckConfigReportsEveryErrorWithKeyPath) {
+  char tmpl[] = "/tmp/capi-relay-cc-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  {
+    std::ofstream f(dir / "bad.yaml");
+    f << "server:\n  listen: 127.0.0.1:8080\n  bogus: 1\nspool:\n  fsync: sometimes\n";
+  }
+  std::string cmd = std::string(CAPI_RELAY_BINARY) + " check-config -c " + (dir / "bad.yaml").string() +
+                    " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
+  EXPECT_NE(out.find("spool.fsync"), std::string::npos) << out;
+
+  std::string ok_cmd = std::string(CAPI_RELAY_BINARY) + " check-config -c " +
+                       std::string(CAPI_RELAY_SOURCE_DIR) + "/config/relay.example.yaml >/dev/null 2>&1";
+  EXPECT_EQ(WEXITSTATUS(system(ok_cmd.c_str())), 0);
+  EXPECT_EQ(WEXITSTATUS(system((std::string(CAPI_RELAY_BINARY) + " frobnicate 2>/dev/null").c_str())), 2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace capi_relay::testing
