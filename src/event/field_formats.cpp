@@ -109,8 +109,9 @@ bool is_json_number(std::string_view t) {
 
 bool json_number_to_plain_decimal(std::string_view tok, char* out, size_t cap, size_t& len) {
   if (!is_json_number(tok) || tok[0] == '-') return false;
-  size_t epos = tok.find_first_of("eE");
-  if (epos == std::string_view::npos) {
+  size_t epos = 0;
+  while (epos < tok.size() && tok[epos] != 'e' && tok[epos] != 'E') ++epos;
+  if (epos == tok.size()) {
     if (tok.size() > cap) return false;
     std::memcpy(out, tok.data(), tok.size());
     len = tok.size();

@@ -252,7 +252,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_read_header() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(server_.config.server.max_body_bytes);
+    // No body limit while reading the head: the size check (413) comes after the origin and
+    // key checks (contract order); do_read_body sets the real limit.
+    parser_->body_limit(boost::none);
     request_started_ms_ = server_.clock.steady_ms();
     stream_.expires_after(server_.config.server.header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -303,6 +305,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_body() {
+    parser_->body_limit(server_.config.server.max_body_bytes);
     auto& body = parser_->get().body();
     if (auto len = parser_->content_length()) body.reserve(*len + kBodyPadding);
     stream_.expires_after(server_.config.server.body_timeout);

@@ -158,10 +158,24 @@ class SegmentedSpool final : public Spool {
   uint64_t count_cut_records(int fd, const FrameReader& bad, FrameReader::Status st,
                              uint64_t end, std::string& buf) const;
   Result<void> roll();
+  Result<void> sync_retired();
   Result<void> fail_sync(Error e);
   void publish_locked();
   void advance_low_water_locked(Segment& seg);
-  void delete_segment_locked(std::map<uint64_t, Segment>::iterator it);
+  // A fully complete segment taken out of the map; its files are deleted by delete_files().
+  struct DoomedSegment {
+    uint64_t id;
+    UniqueFd done_fd;
+  };
+  void detach_segment_locked(std::map<uint64_t, Segment>::iterator it,
+                             std::vector<DoomedSegment>& doomed);
+  void delete_files(std::vector<DoomedSegment>& doomed);
+  Result<void> mark_complete(std::span<const RecordId> ids, std::vector<DoomedSegment>& doomed);
+  void move_cursor_past_segment() {
+    ++cursor_segment_;
+    cursor_offset_ = 0;
+    cursor_index_ = 0;
+  }
   void note_pending_bytes_locked() {
     pending_bytes_published_.store(pending_bytes_, std::memory_order_relaxed);
   }
@@ -179,6 +193,11 @@ class SegmentedSpool final : public Spool {
   uint32_t buffered_records_ = 0;
   int64_t buffer_first_ms_ = 0;
   bool unsynced_writes_ = false;   // kOff: written but not yet fdatasynced
+  struct RetiredSegment {
+    uint64_t id;
+    UniqueFd fd;
+  };
+  std::vector<RetiredSegment> retired_unsynced_;  // kOff: finished segments awaiting fdatasync
   uint64_t next_segment_id_ = 1;
 
   // --- shared, under mu_ ---
@@ -203,6 +222,7 @@ class SegmentedSpool final : public Spool {
 SegmentedSpool::~SegmentedSpool() {
   // Records written under fsync=off are made durable on an orderly shutdown.
   if (write_fd_ && unsynced_writes_) ::fdatasync(write_fd_.get());
+  (void)sync_retired();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +243,7 @@ Result<void> SegmentedSpool::load() {
   }
   uint64_t max_id = 0;
   bool dir_changed = false;
+  std::vector<DoomedSegment> doomed;
   for (uint64_t id : dones) {
     max_id = std::max(max_id, id);
     if (logs.count(id) == 0) {
@@ -239,11 +260,9 @@ Result<void> SegmentedSpool::load() {
     pending_records_ += seg.records - seg.done;
     pending_bytes_ += seg.pending_bytes();
     auto it = segments_.emplace(id, std::move(seg)).first;
-    if (!it->second.pending()) {
-      std::lock_guard lock(mu_);
-      delete_segment_locked(it);
-    }
+    if (!it->second.pending()) detach_segment_locked(it, doomed);
   }
+  delete_files(doomed);
   if (dir_changed) {
     if (auto r = fsync_dir(opts_.dir); !r) return r;
   }
@@ -374,14 +393,13 @@ Result<void> SegmentedSpool::roll() {
     ::unlink(path.c_str());
     return r;
   }
-  if (write_fd_ && unsynced_writes_ && ::fdatasync(write_fd_.get()) != 0) {
-    // The previous segment's fsync=off writes are in the page cache; losing them on a crash is
-    // what fsync=off accepts, so this is reported but does not stop the spool.
-    log::warn(kComponent, "fdatasync of a finished segment failed",
-              {{"file", log_path(write_segment_).filename().string()},
-               {"error", std::strerror(errno)}});
+  if (write_fd_ && unsynced_writes_) {
+    // fsync=off: the finished segment is fdatasynced by the next forced sync, not here, so the
+    // writer never stalls on flushing a whole segment.
+    retired_unsynced_.push_back(RetiredSegment{write_segment_, std::move(write_fd_)});
   }
   ++next_segment_id_;
+  std::vector<DoomedSegment> doomed;
   {
     std::lock_guard lock(mu_);
     Segment seg;
@@ -392,10 +410,11 @@ Result<void> SegmentedSpool::roll() {
       auto old = segments_.find(write_segment_);
       if (old != segments_.end()) {
         old->second.active = false;
-        if (!old->second.pending()) delete_segment_locked(old);
+        if (!old->second.pending()) detach_segment_locked(old, doomed);
       }
     }
   }
+  delete_files(doomed);
   write_fd_ = std::move(fd);
   write_segment_ = id;
   written_bytes_ = 0;
@@ -440,8 +459,22 @@ Result<void> SegmentedSpool::fail_sync(Error e) {
   return e;
 }
 
+Result<void> SegmentedSpool::sync_retired() {
+  Result<void> result;
+  for (auto& retired : retired_unsynced_) {
+    if (::fdatasync(retired.fd.get()) != 0 && result.ok())
+      result = sys_error("fdatasync", log_path(retired.id), errno);
+  }
+  retired_unsynced_.clear();
+  return result;
+}
+
 Result<void> SegmentedSpool::sync(bool force) {
   const bool want_fsync = opts_.fsync != FsyncMode::kOff || force;
+  if (force) {
+    // Earlier segments first; a failure fails this sync as a whole, before anything is written.
+    if (auto r = sync_retired(); !r) return buffer_.empty() ? r : fail_sync(Error{r.error()});
+  }
   if (buffer_.empty()) {
     if (force && unsynced_writes_ && write_fd_) {
       if (::fdatasync(write_fd_.get()) != 0)
@@ -512,7 +545,7 @@ size_t SegmentedSpool::read_next(size_t max_records, std::vector<SpoolEntry>& ou
     if (cursor_offset_ >= end) {
       // A segment with a newer one after it is final (the writer rolls with an empty buffer).
       if (!has_newer) break;
-      ++cursor_segment_;
+      move_cursor_past_segment();
       continue;
     }
     if (!cursor_fd_ || cursor_fd_segment_ != cursor_segment_) {
@@ -521,7 +554,7 @@ size_t SegmentedSpool::read_next(size_t max_records, std::vector<SpoolEntry>& ou
       cursor_fd_segment_ = cursor_segment_;
       if (!cursor_fd_) {
         if (errno == ENOENT) {  // deleted since: every record in it was complete
-          ++cursor_segment_;
+          move_cursor_past_segment();
           continue;
         }
         log::error(kComponent, "cannot open spool segment for reading",
@@ -609,6 +642,14 @@ Result<void> SegmentedSpool::for_each_pending(const std::function<void(const Spo
 // Completion.
 
 Result<void> SegmentedSpool::complete(std::span<const RecordId> ids) {
+  std::vector<DoomedSegment> doomed;
+  Result<void> result = mark_complete(ids, doomed);
+  delete_files(doomed);
+  return result;
+}
+
+Result<void> SegmentedSpool::mark_complete(std::span<const RecordId> ids,
+                                             std::vector<DoomedSegment>& doomed) {
   std::lock_guard lock(mu_);
   Result<void> result;
   size_t i = 0;
@@ -652,7 +693,7 @@ Result<void> SegmentedSpool::complete(std::span<const RecordId> ids) {
     pending_records_ -= n;
     pending_bytes_ += seg.pending_bytes();
     if (seg.low_index < seg.records && seg.is_done(seg.low_index)) advance_low_water_locked(seg);
-    if (!seg.active && !seg.pending()) delete_segment_locked(it);
+    if (!seg.active && !seg.pending()) detach_segment_locked(it, doomed);
   }
   note_pending_bytes_locked();
   return result;
@@ -690,24 +731,33 @@ void SegmentedSpool::advance_low_water_locked(Segment& seg) {
             {{"file", log_path(seg.id).filename().string()}});
 }
 
-void SegmentedSpool::delete_segment_locked(std::map<uint64_t, Segment>::iterator it) {
-  Segment& seg = it->second;
-  const fs::path lpath = log_path(seg.id);
-  const fs::path dpath = done_path(seg.id);
-  // The journal is made durable first, so a crash that resurrects the unlinked files still finds
-  // the segment complete.
-  if (seg.done_fd) ::fdatasync(seg.done_fd.get());
-  if (::unlink(lpath.c_str()) != 0 && errno != ENOENT) {
-    log::warn(kComponent, "cannot delete a complete spool segment; retried at next start",
-              {{"file", lpath.filename().string()}, {"error", std::strerror(errno)}});
-    segments_.erase(it);
-    return;
-  }
-  if (::unlink(dpath.c_str()) != 0 && errno != ENOENT) {
-    log::warn(kComponent, "cannot delete a spool completion journal",
-              {{"file", dpath.filename().string()}, {"error", std::strerror(errno)}});
-  }
+void SegmentedSpool::detach_segment_locked(std::map<uint64_t, Segment>::iterator it,
+                                           std::vector<DoomedSegment>& doomed) {
+  doomed.push_back(DoomedSegment{it->first, std::move(it->second.done_fd)});
   segments_.erase(it);
+}
+
+// Runs without mu_: the segments are already gone from the map, so no reader starts on them.
+void SegmentedSpool::delete_files(std::vector<DoomedSegment>& doomed) {
+  if (doomed.empty()) return;
+  for (auto& d : doomed) {
+    const fs::path lpath = log_path(d.id);
+    const fs::path dpath = done_path(d.id);
+    // The journal is made durable first, so a crash that resurrects the unlinked files still
+    // finds the segment complete.
+    if (d.done_fd) ::fdatasync(d.done_fd.get());
+    d.done_fd.reset();
+    if (::unlink(lpath.c_str()) != 0 && errno != ENOENT) {
+      log::warn(kComponent, "cannot delete a complete spool segment; retried at next start",
+                {{"file", lpath.filename().string()}, {"error", std::strerror(errno)}});
+      continue;
+    }
+    if (::unlink(dpath.c_str()) != 0 && errno != ENOENT) {
+      log::warn(kComponent, "cannot delete a spool completion journal",
+                {{"file", dpath.filename().string()}, {"error", std::strerror(errno)}});
+    }
+  }
+  doomed.clear();
   if (auto r = fsync_dir(opts_.dir); !r)
     log::warn(kComponent, "fsync of the spool directory failed", {{"error", r.error()}});
 }

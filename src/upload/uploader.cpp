@@ -152,7 +152,6 @@ class UploaderImpl final : public Uploader {
       const int64_t now = clock_.steady_ms();
       if (!stopping) fill();
       seal(now, stopping);
-      expire_old();
       if (stopping) {
         // Stop once nothing is left, at the deadline, or when nothing could go out before it.
         if (batches_.empty() || now >= deadline) break;
@@ -265,6 +264,7 @@ class UploaderImpl final : public Uploader {
       if (open->size() == 0) open->opened_steady_ms = clock_.steady_ms();
       std::vector<DeadLetter> undecodable;
       std::vector<RecordId> undecodable_ids;
+      Batch expired;
       for (SpoolEntry& e : entries) {
         auto ev = decode_record(e.payload);
         if (!ev) {
@@ -281,9 +281,11 @@ class UploaderImpl final : public Uploader {
         m.id = e.id;
         m.fingerprint = dedup_fingerprint(ev->rule_id, ev->event_id);
         m.payload = std::move(e.payload);
-        open->events.push_back(std::move(ev.value()));
-        open->meta.push_back(std::move(m));
+        Batch& into = too_old(*ev) ? expired : *open;
+        into.events.push_back(std::move(ev.value()));
+        into.meta.push_back(std::move(m));
       }
+      if (expired.size() > 0) expire_old(expired);
       if (!undecodable.empty()) {
         log::error(kComponent, "undecodable spool records dead-lettered",
                    {{"count", std::to_string(undecodable.size())}});
@@ -311,28 +313,24 @@ class UploaderImpl final : public Uploader {
     }
   }
 
-  // Events older than 90 days are never sent: LinkedIn rejects them. Dead-letter as expired.
-  void expire_old() {
-    const int64_t cutoff = clock_.now_ms() - kMaxEventAgeMs;
-    for (auto it = batches_.begin(); it != batches_.end();) {
-      Batch& b = *it;
-      if (b.in_flight) {
-        ++it;
-        continue;
+  // Events older than 90 days are never sent (LinkedIn refuses them): dead-lettered as expired.
+  // Checked when a record is read and again before every (re)send of its batch.
+  bool too_old(const NormalizedEvent& e) const {
+    return e.happened_at_ms < clock_.now_ms() - kMaxEventAgeMs;
+  }
+
+  void expire_old(Batch& b) {
+    std::vector<ElementVerdict> verdicts(b.size());
+    bool any = false;
+    for (size_t i = 0; i < b.size(); ++i) {
+      if (too_old(b.events[i])) {
+        verdicts[i] = {ElementAction::kDeadLetter, 0, "older than 90 days"};
+        any = true;
+      } else {
+        verdicts[i] = {ElementAction::kRetry, 0, {}};
       }
-      std::vector<ElementVerdict> verdicts(b.size());
-      bool any = false;
-      for (size_t i = 0; i < b.size(); ++i) {
-        if (b.events[i].happened_at_ms < cutoff) {
-          verdicts[i] = {ElementAction::kDeadLetter, 0, "older than 90 days"};
-          any = true;
-        } else {
-          verdicts[i] = {ElementAction::kRetry, 0, {}};
-        }
-      }
-      if (any) apply(b, verdicts, "expired");
-      it = b.size() == 0 ? batches_.erase(it) : std::next(it);
     }
+    if (any) apply(b, verdicts, "expired");
   }
 
   // ---------------------------------------------------------------- sending
@@ -359,12 +357,12 @@ class UploaderImpl final : public Uploader {
   void send_ready(int64_t now) {
     for (Batch& b : batches_) {
       if (!b.sealed || b.in_flight || b.size() == 0) continue;
-      if (in_flight_ >= max_batches_) return;
-      if (backoff_.not_before() > now || rate_wait_until_ > now) return;
+      if (in_flight_ >= max_batches_) break;
+      if (backoff_.not_before() > now || rate_wait_until_ > now) break;
       if (b.not_before > now) continue;
       if (paused_) {
         // While paused only one probe at a time, every pause_recheck.
-        if (now < next_probe_at_ || in_flight_ > 0) return;
+        if (now < next_probe_at_ || in_flight_ > 0) break;
         next_probe_at_ = now + li_.pause_recheck.count();
         refreshed_since_ok_ = false;  // a probe may refresh once more (the file may be new)
         if (tokens_) {
@@ -375,16 +373,19 @@ class UploaderImpl final : public Uploader {
         }
       }
       if (!li_.dry_run) {
-        if (!http_ || !tokens_) return;
-        if (!ensure_token(now)) return;
+        if (!http_ || !tokens_) break;
+        if (!ensure_token(now)) break;
       }
+      expire_old(b);
+      if (b.size() == 0) continue;  // erased below
       if (const int64_t wait = limiter_.try_acquire(); wait > 0) {
         rate_wait_until_ = now + wait;
-        return;
+        break;
       }
       send(b);
       now = clock_.steady_ms();
     }
+    batches_.remove_if([](const Batch& b) { return b.sealed && !b.in_flight && b.size() == 0; });
   }
 
   // Refreshes when the access token is missing or about to expire; false when no request can

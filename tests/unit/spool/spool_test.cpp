@@ -524,18 +524,17 @@ TEST_F(SpoolTest, FailedSyncDropsBufferedRecordsAndTruncates) {
   EXPECT_EQ(entries[2].payload, payload_for(10));
 }
 
-TEST_F(SpoolTest, UnwritableDirectoryIsAnError) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+TEST_F(SpoolTest, DirectoryThatCannotBeCreatedIsAnError) {
   auto o = options();
-  fs::create_directories(o.dir);
-  fs::permissions(o.dir, fs::perms::none);
+  write_all_bytes(o.dir, "a file where the spool directory should be");
   auto r = Spool::open(o, clock_);
-  fs::permissions(o.dir, fs::perms::owner_all);
   EXPECT_FALSE(r.ok());
 }
 
 TEST_F(SpoolTest, ConcurrentWriterAndReaderSeeEveryRecordOnce) {
-  auto s = open_spool(options(4096));
+  auto o = options(16u << 10);
+  o.fsync = FsyncMode::kOff;
+  auto s = open_spool(o);
   ASSERT_TRUE(s);
   constexpr uint64_t kTotal = 20000;
   std::atomic<bool> writer_failed{false};
@@ -573,7 +572,7 @@ TEST_F(SpoolTest, ConcurrentWriterAndReaderSeeEveryRecordOnce) {
 }
 
 TEST_F(SpoolTest, LargeBacklogReadsThroughInBoundedChunks) {
-  auto o = options(64u << 10);
+  auto o = options(256u << 10);
   o.fsync = FsyncMode::kOff;
   constexpr uint64_t kTotal = 200000;
   {
@@ -581,14 +580,16 @@ TEST_F(SpoolTest, LargeBacklogReadsThroughInBoundedChunks) {
     ASSERT_TRUE(s);
     for (uint64_t i = 0; i < kTotal; ++i) {
       ASSERT_TRUE(s->append(payload_for(i), static_cast<int64_t>(i)).ok());
-      if (i % 1000 == 999) ASSERT_TRUE(s->sync().ok());
+      if (i % 1000 == 999) {
+        ASSERT_TRUE(s->sync().ok());
+      }
     }
     ASSERT_TRUE(s->sync(true).ok());
   }
   auto s = open_spool(o);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->stats().pending_records, kTotal);
-  EXPECT_GT(s->stats().segments, 50u);
+  EXPECT_GT(s->stats().segments, 20u);
   uint64_t pending_seen = 0;
   ASSERT_TRUE(s->for_each_pending([&](const SpoolEntry&) { ++pending_seen; }).ok());
   EXPECT_EQ(pending_seen, kTotal);

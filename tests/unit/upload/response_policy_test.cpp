@@ -65,7 +65,7 @@ TEST(ResponsePolicy, Real422NamingIndicesDeadLettersThoseAndResendsOthers) {
 
 TEST(ResponsePolicy, Real400IndicesListDeadLettersNamedElements) {
   const std::string body =
-      R"({"status":400,"message":"Incorrect conversions information provided. Conversion's method should be CONVERSIONS_API, indices [0] (0-indexed)"})";
+      R"js({"status":400,"message":"Incorrect conversions information provided. Conversion's method should be CONVERSIONS_API, indices [0] (0-indexed)"})js";
   auto v = interpret_response(400, body, 2);
   ASSERT_EQ(v.action, BatchAction::kPerElement);
   EXPECT_EQ(v.elements[0].action, ElementAction::kDeadLetter);
