@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "capi_relay/app/relay.hpp"
+#include "capi_relay/cli/command_args.hpp"
+#include "capi_relay/cli/management.hpp"
 #include "capi_relay/common/log.hpp"
 #include "capi_relay/config/check_config.hpp"
 #include "capi_relay/config/config.hpp"
@@ -57,14 +59,7 @@ const std::map<std::string, CommandHelp>& command_help() {
   return h;
 }
 
-struct Args {
-  std::string command;
-  std::vector<std::string> positional;
-  std::optional<std::string> config;
-  bool help = false;
-  std::map<std::string, std::vector<std::string>> options;  // --name value (repeatable)
-  std::set<std::string> flags;                              // --json, --paste, ...
-};
+using Args = CommandArgs;
 
 // Options that take a value; any other --option is a flag.
 const std::set<std::string>& valued_options() {
@@ -138,7 +133,9 @@ int run_command_line(int argc, char** argv) {
 
   if (a.help) {
     auto it = command_help().find(a.command);
-    if (it == command_help().end()) {
+    if (is_management_command(a.command)) {
+      std::fputs(management_help(a.command).c_str(), stdout);
+    } else if (it == command_help().end()) {
       std::fputs(kUsage, stdout);
     } else {
       std::printf("Usage: %s\n\n%s", it->second.usage, it->second.text);
@@ -160,13 +157,14 @@ int run_command_line(int argc, char** argv) {
     configure_logging(loaded.config);
     return run_relay(loaded.config);
   }
-  static const std::set<std::string> known = {"upload",   "auth",     "whoami",
-                                              "accounts", "campaign-groups", "campaigns",
-                                              "creatives", "rules",   "dlq"};
-  if (known.count(a.command)) {
-    std::fprintf(stderr, "capi-relay: '%s' is not available in this build yet\n",
-                 a.command.c_str());
-    return 1;
+  if (is_management_command(a.command)) {
+    auto loaded = load(a);
+    if (!loaded.ok()) {
+      run_check_config(loaded, std::cout, std::cerr);
+      return 1;
+    }
+    configure_logging(loaded.config);
+    return run_management_command(a, loaded.config);
   }
   return usage_error("unknown command '" + a.command + "'");
 }

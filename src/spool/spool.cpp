@@ -130,7 +130,7 @@ struct Segment {
 // with the file and errno text in the message.
 class SegmentedSpool final : public Spool {
  public:
-  SegmentedSpool(const SpoolOptions& opts, Clock& clock) : opts_(opts), clock_(clock) {
+  explicit SegmentedSpool(const SpoolOptions& opts) : opts_(opts) {
     buffer_.reserve(kWriteBufferReserve);
   }
   ~SegmentedSpool() override;
@@ -181,7 +181,6 @@ class SegmentedSpool final : public Spool {
   }
 
   const SpoolOptions opts_;
-  Clock& clock_;
   uint64_t truncated_records_ = 0;  // set in load(), read-only afterwards
 
   // --- writer thread only ---
@@ -780,7 +779,8 @@ SpoolStats SegmentedSpool::stats() const {
 }  // namespace
 
 Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& opts, Clock& clock) {
-  auto spool = std::make_unique<SegmentedSpool>(opts, clock);
+  // The clock is not needed yet: callers stamp append_ms themselves.
+  auto spool = std::make_unique<SegmentedSpool>(opts);
   if (auto r = spool->load(); !r) return Error{r.error()};
   return std::unique_ptr<Spool>(std::move(spool));
 }

@@ -339,3 +339,104 @@ TEST(Relay, CheckConfigReportsEveryErrorWithKeyPath) {
 
 }  // namespace
 }  // namespace capi_relay::testing
+
+namespace capi_relay::testing {
+namespace {
+
+// The core acceptance run: 5,000 events in every body form, 10% repeated event IDs, 5% invalid,
+// a restart in the middle; every valid unique event arrives exactly once, counts agree.
+TEST(Relay, FiveThousandMixedEventsWithRestartArriveExactlyOnce) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  const int64_t ts = now_ms() - 120'000;
+  std::set<std::string> unique_valid;
+  uint64_t expect_accepted = 0, expect_duplicates = 0, expect_rejected = 0;
+  uint64_t got_accepted = 0, got_duplicates = 0, got_rejected = 0;
+  std::regex counts("\\{(?:\"error\":\"[^\"]*\",)?\"accepted\":(\\d+),\"duplicates\":(\\d+),\"rejected\":\\[(.*)\\]\\}");
+  int next_id = 0;
+  for (int batch = 0; batch < 50; ++batch) {
+    if (batch == 25) {  // restart in the middle
+      EXPECT_EQ(relay.stop(), 0);
+      ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+    }
+    std::vector<std::string> events;
+    for (int i = 0; i < 100; ++i) {
+      int k = batch * 100 + i;
+      if (k % 20 == 7) {  // 5% invalid: unknown event name
+        events.push_back("{\"event\":\"bogus\",\"eventId\":\"bad-" + std::to_string(k) +
+                         "\",\"user\":{\"email\":\"x@example.com\"}}");
+        ++expect_rejected;
+      } else if (k % 10 == 3 && next_id > 0) {  // 10% repeats of an earlier ID
+        std::string id = "e-" + std::to_string((k * 7919) % next_id);
+        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts));
+        ++expect_duplicates;
+      } else {
+        std::string id = "e-" + std::to_string(next_id++);
+        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts));
+        unique_valid.insert(id);
+        ++expect_accepted;
+      }
+    }
+    std::string body;
+    std::string type;
+    switch (batch % 4) {
+      case 0:  // JSON array
+        type = "application/json";
+        body = "[";
+        for (size_t i = 0; i < events.size(); ++i) body += (i ? "," : "") + events[i];
+        body += "]";
+        break;
+      case 1:  // NDJSON
+        type = "application/x-ndjson";
+        for (const auto& e : events) body += e + "\n";
+        break;
+      case 2:  // text/plain NDJSON (beacon-style)
+        type = "text/plain";
+        for (const auto& e : events) body += e + "\r\n";
+        break;
+      default: {  // single objects, one request each
+        for (const auto& e : events) {
+          auto r = relay.post_events(e, "application/json");
+          std::smatch m;
+          ASSERT_TRUE(std::regex_match(r.body, m, counts)) << r.status << " " << r.body;
+          got_accepted += std::stoull(m[1]);
+          got_duplicates += std::stoull(m[2]);
+          got_rejected += m[3].length() > 0 ? 1 : 0;
+          EXPECT_EQ(r.status, m[3].length() > 0 ? 400 : 202) << r.body;
+        }
+        continue;
+      }
+    }
+    auto r = relay.post_events(body, type);
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(r.body, m, counts)) << r.body;
+    got_accepted += std::stoull(m[1]);
+    got_duplicates += std::stoull(m[2]);
+    std::string rej = m[3];
+    for (size_t p = rej.find("\"index\""); p != std::string::npos; p = rej.find("\"index\"", p + 1))
+      ++got_rejected;
+  }
+  EXPECT_EQ(got_accepted, expect_accepted);
+  EXPECT_EQ(got_duplicates, expect_duplicates);
+  EXPECT_EQ(got_rejected, expect_rejected);
+
+  ASSERT_TRUE(eventually([&] { return received_event_ids(fake).size() >= unique_valid.size(); },
+                         30000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto ids = received_event_ids(fake);
+  EXPECT_EQ(ids.size(), unique_valid.size());
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()), unique_valid);
+  for (const auto& req : fake.requests())
+    EXPECT_LE(FakeLinkedIn::count_elements(req.body), 5000u);
+  // Counters restart with the process: the second half's counts must agree with the uploads.
+  ASSERT_TRUE(eventually([&] {
+    return relay.metric("capi_relay_spool_pending_events") == 0;
+  }));
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+}  // namespace
+}  // namespace capi_relay::testing
