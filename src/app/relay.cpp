@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <simdjson.h>
+
 #include <atomic>
+#include <future>
 #include <memory>
 
 #include "capi_relay/common/files.hpp"
@@ -48,6 +51,56 @@ Result<uint64_t> recover_dedup(Spool& spool, DedupStore& dedup) {
   });
   if (!r) return Error{r.error()};
   return n;
+}
+
+// Parses {"ids":[1,2],"reason":"rejected"} (both optional) into a filter.
+Result<DeadLetterFilter> parse_replay_filter(const std::string& body) {
+  DeadLetterFilter f;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return f;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc) || !doc.is_object()) return Error{"body must be a JSON object"};
+  simdjson::dom::array ids;
+  if (!doc["ids"].get(ids)) {
+    for (auto v : ids) {
+      uint64_t id = 0;
+      if (v.get(id)) return Error{"ids must be numbers"};
+      f.ids.push_back(id);
+    }
+  }
+  std::string_view reason;
+  if (!doc["reason"].get(reason)) f.reason = std::string(reason);
+  return f;
+}
+
+// Puts dead letters matching `filter` back on the spool through the writer (bypassing dedup),
+// then removes them from the dead-letter store. Order matters: a crash in between leaves an entry
+// in both places (replayed twice, same eventId) rather than in neither.
+std::pair<int, std::string> replay_dead_letters(DeadLetterStore& store, WritePipeline& pipeline,
+                                                const DeadLetterFilter& filter) {
+  auto entries = store.list(filter);
+  if (entries.empty()) return {200, "{\"replayed\":0}"};
+  auto req = std::make_unique<WriteRequest>();
+  req->bypass_dedup = true;
+  DeadLetterFilter taken;
+  for (const auto& e : entries) {
+    auto ev = decode_record(e.payload);
+    if (!ev) continue;  // unreadable entry: left in the store
+    req->add(e.payload, dedup_fingerprint(ev->rule_id, ev->event_id));
+    taken.ids.push_back(e.id);
+  }
+  std::promise<WriteStatus> written;
+  auto result = written.get_future();
+  req->done = [&written](std::unique_ptr<WriteRequest> r) { written.set_value(r->status); };
+  if (!pipeline.submit(req)) return {503, "{\"error\":\"ingest queue full\"}"};
+  if (result.get() != WriteStatus::kOk)
+    return {503, "{\"error\":\"spool write failed; nothing was replayed\"}"};
+  auto removed = store.take(taken);
+  if (!removed) {
+    log::error("dlq", "replayed entries could not be removed", {{"error", removed.error()}});
+  }
+  log::info("dlq", "dead letters replayed", {{"count", std::to_string(taken.ids.size())}});
+  return {200, "{\"replayed\":" + std::to_string(taken.ids.size()) + "}"};
 }
 
 }  // namespace
@@ -160,6 +213,14 @@ int run_relay(const Config& config) {
     b += ",\"shutting_down\":" + std::string(shutting_down.load() ? "true" : "false");
     b += "}";
     return b;
+  };
+
+  hooks.replay_dead_letters = [&](const std::string& body) -> std::pair<int, std::string> {
+    auto filter = parse_replay_filter(body);
+    if (!filter) return {400, "{\"error\":" + json_string(filter.error()) + "}"};
+    auto r = replay_dead_letters(**dead_letters, pipeline, *filter);
+    if (r.first == 200) uploader->notify();
+    return r;
   };
 
   IngestServer server(config, pipeline, m, clock, hooks);

@@ -299,8 +299,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return do_read_body();
     }
     if (serves_admin_ && !is_events && req.method() == http::verb::get) return admin(path);
-    if (serves_admin_ && !is_events && req.method() != http::verb::get)
-      return send_error(http::status::method_not_allowed, "method not allowed: use GET");
+    if (serves_admin_ && path == "/v1/dead-letters/replay" && req.method() == http::verb::post) {
+      admin_post_ = true;
+      return do_read_body();
+    }
+    if (serves_admin_ && !is_events)
+      return send_error(http::status::method_not_allowed, "method not allowed");
     send_error(http::status::not_found, "not found");
   }
 
@@ -336,6 +340,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == beast::error::timeout)
       return send_error(http::status::request_timeout, "request body timeout", false);
     if (ec) return send_error(http::status::bad_request, "malformed request body", false);
+    if (admin_post_) {
+      admin_post_ = false;
+      if (!server_.hooks.replay_dead_letters)
+        return send_error(http::status::not_found, "not found");
+      auto [status, body] = server_.hooks.replay_dead_letters(parser_->get().body());
+      return send(static_cast<http::status>(status), std::move(body), true);
+    }
     process_events();
   }
 
@@ -463,6 +474,8 @@ class Session : public std::enable_shared_from_this<Session> {
       b += "}";
       return send(http::status::service_unavailable, std::move(b), true);
     }
+    if (path == "/v1/dead-letters" && hooks.dead_letters_json)
+      return send(http::status::ok, hooks.dead_letters_json(), true);
     if (path == "/v1/status")
       return send(http::status::ok, hooks.status_json ? hooks.status_json() : "{}", true);
     constexpr std::string_view kEventPrefix = "/v1/events/";
@@ -551,6 +564,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int64_t request_started_ms_ = 0;
   bool keep_alive_ = false;
   bool in_flight_ = false;
+  bool admin_post_ = false;  // the body being read belongs to an admin POST
 };
 
 void IngestServer::Impl::accept(size_t which) {

@@ -1,5 +1,7 @@
 #include "capi_relay/ingest/write_pipeline.hpp"
 
+#include <algorithm>
+
 #include "capi_relay/common/log.hpp"
 
 namespace capi_relay {
@@ -84,7 +86,11 @@ void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& grou
       continue;
     }
     claim_results_.resize(n);
-    dedup_.claim(req->keys, claim_results_, now_ms);
+    if (req->bypass_dedup) {
+      std::fill(claim_results_.begin(), claim_results_.end(), ClaimResult::kClaimed);
+    } else {
+      dedup_.claim(req->keys, claim_results_, now_ms);
+    }
     for (size_t i = 0; i < n; ++i) {
       if (claim_results_[i] != ClaimResult::kClaimed) {
         // kBusy (another relay holds the claim) is answered as a duplicate too: that relay

@@ -110,6 +110,13 @@ RelayMetrics::RelayMetrics(Registry& r)
       dead_letters(r.gauge("capi_relay_dead_letters",
                            "Entries in the dead-letter store.")),
       dedup_keys(r.gauge("capi_relay_dedup_keys",
-                         "Event keys remembered by dedup within the window.")) {}
+                         "Event keys remembered by dedup within the window.")),
+      dedup_redis_fallbacks(r.counter(
+          "capi_relay_dedup_redis_fallbacks_total",
+          "Events whose dedup claim was answered by the local store because Redis was "
+          "unreachable (dedup.redis_unavailable: local).")),
+      dedup_redis_errors(r.counter(
+          "capi_relay_dedup_redis_errors_total",
+          "Redis dedup operations that failed (connect error, timeout, protocol error).")) {}
 
 }  // namespace capi_relay::metrics

@@ -4,7 +4,9 @@
 // Protocol (claim / commit / release) so that a key is recorded only once its event is durable:
 //   1. claim(keys): per key kClaimed (the caller now owns it, pending), kDuplicate (committed, or
 //      pending under another claim in the same or an earlier unfinished write), or kBusy (claimed
-//      by another relay sharing the store and not yet committed: ask again later).
+//      by another relay sharing the store and not yet committed: ask again later), or
+//      kUnavailable (a shared store could not be reached and dedup.redis_unavailable is
+//      `reject`: nothing was claimed; the caller answers 503).
 //   2. the caller writes the events to the spool and syncs it;
 //   3. commit(keys) on success, release(keys) on failure. A released key is free again.
 // release() is also how a dead-lettered event's key is freed so a corrected resend is accepted.
@@ -19,7 +21,7 @@
 
 namespace capi_relay {
 
-enum class ClaimResult : uint8_t { kClaimed, kDuplicate, kBusy };
+enum class ClaimResult : uint8_t { kClaimed, kDuplicate, kBusy, kUnavailable };
 
 class DedupStore {
  public:

@@ -29,6 +29,11 @@ struct AdminHooks {
   std::function<std::string()> not_ready_reason;
   // GET /v1/events/{eventId}: JSON body, or nullopt for 404.
   std::function<std::optional<std::string>(const std::string& event_id)> event_status;
+  // GET /v1/dead-letters: {"dead_letters":[...]}.
+  std::function<std::string()> dead_letters_json;
+  // POST /v1/dead-letters/replay with {"ids":[...],"reason":"..."}: HTTP status and JSON body.
+  // Blocks the calling I/O thread until the replayed records are durable (admin path, rare).
+  std::function<std::pair<int, std::string>(const std::string& body)> replay_dead_letters;
 };
 
 class IngestServer {

@@ -10,6 +10,12 @@
 //
 // Backpressure: submit() fails at once when the queue is full; a request whose records would
 // push the spool over spool.max_bytes completes with kSpoolFull. Both become HTTP 503.
+//
+// Shared dedup (Redis): a request with a key claimed by another relay (kBusy) releases its own
+// claims and waits, re-claimed every 10 ms in later groups, until the other relay commits
+// (duplicate) or releases (claimed here), for at most the claim lease (kRedisClaimLeaseMs; still
+// busy then: duplicate). A request with a key the store could not decide (kUnavailable,
+// dedup.redis_unavailable: reject) completes with kWriteFailed (503), nothing appended.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,10 +40,16 @@ struct WriteRequest {
   std::string data;
   std::vector<uint32_t> offsets;  // size = records + 1
   std::vector<uint64_t> keys;     // dedup fingerprint per record
+  // Dead-letter replay: append every record without claiming (they were accepted once already)
+  // and commit their keys after the sync, so later resends are duplicates again.
+  bool bypass_dedup = false;
   // Filled by the writer before `done`: per record, true when it was a duplicate.
   std::vector<uint8_t> duplicate;
   WriteStatus status = WriteStatus::kOk;
   std::function<void(std::unique_ptr<WriteRequest>)> done;
+  // Writer-private: steady ms when the writer first found one of the request's keys claimed by
+  // another relay (ClaimResult::kBusy); -1 while it has not.
+  int64_t busy_since_ms = -1;
 
   size_t records() const { return keys.size(); }
   void add(std::string_view payload, uint64_t key) {
@@ -80,6 +92,11 @@ class WritePipeline {
   std::vector<uint64_t> claim_keys_;
   std::vector<ClaimResult> claim_results_;
   std::vector<uint64_t> claimed_;
+  std::vector<uint64_t> request_claimed_;
+  // Requests with a key claimed by another relay sharing the dedup store (kBusy): set aside and
+  // claimed again every kBusyRetryMs, ahead of newer requests (writer thread only).
+  std::vector<std::unique_ptr<WriteRequest>> busy_;
+  int64_t busy_retry_at_ms_ = 0;  // steady ms
 };
 
 }  // namespace capi_relay

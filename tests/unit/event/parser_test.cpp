@@ -396,6 +396,32 @@ TEST_F(ParserTest, ParsesEscapedStrings) {
   EXPECT_EQ(it.event.li_fat_id, "\xC3\xA9");
 }
 
+TEST_F(ParserTest, EveryPrefixAndMutationOfABodyIsHandled) {
+  // Robustness (run under CAPI_RELAY_SANITIZE too): no crash or over-read on any prefix or
+  // byte-flipped variant; each answer is one of the three statuses with consistent items.
+  std::string body = "[" + purchase(R"("value":{"amount":1.5e1,"currency":"usd"})") + ",\n" +
+                     R"({"conversion":"urn:lla:llaPartnerConversion:123","user":{"userIds":[)"
+                     R"({"idType":"SHA256_EMAIL","idValue":"x@y.zz"}],"userInfo":{"firstName":"a","lastName":"b"}}})" +
+                     "]\n" + purchase() + "\n";
+  uint32_t x = 7;
+  for (size_t n = 0; n <= body.size(); ++n) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::string text = body.substr(0, n);
+      if (variant > 0 && !text.empty()) {
+        x = x * 1664525u + 1013904223u;
+        static constexpr std::string_view kBytes = "{}[]\",:\\\n0e";
+        text[x % text.size()] = kBytes[(x >> 16) % kBytes.size()];
+      }
+      ParsedBody b = parse(text);
+      if (b.status != BodyStatus::kOk) {
+        EXPECT_TRUE(b.items.empty());
+        EXPECT_FALSE(b.error.empty());
+      }
+      for (const ParsedItem& it : b.items) EXPECT_EQ(it.ok, it.error.empty()) << it.error;
+    }
+  }
+}
+
 // ---- derived and random event IDs ----
 
 TEST_F(ParserTest, DerivedIdIsEqualAcrossBodyForms) {
