@@ -28,7 +28,8 @@ EventRules bench_rules() {
 std::string event_json(int i) {
   return R"({"event":"purchase","eventId":"order-)" + std::to_string(100000 + i) +
          R"(","timestamp":1764319940000,"value":{"amount":"50.00","currency":"USD"},)"
-         R"("user":{"email":"  John.Doe)" + std::to_string(i) +
+         R"("user":{"email":"  John.Doe)" +
+         std::to_string(i) +
          R"(@Example.com ","liFatId":"a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d",)"
          R"("firstName":"John","lastName":"Doe","title":"Buyer","companyName":"Acme","countryCode":"US"}})";
 }

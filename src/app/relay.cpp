@@ -157,6 +157,7 @@ int run_relay(const Config& config) {
   WritePipeline pipeline(**spool, **dedup, m, clock, config.spool.fsync, kWriteQueueCapacity,
                          [&uploader] { uploader->notify(); });
 
+  EventLedger ledger;
   std::atomic<bool> shutting_down{false};
   auto refresh_gauges = [&] {
     auto st = (*spool)->stats();
@@ -223,7 +224,9 @@ int run_relay(const Config& config) {
     return r;
   };
 
-  IngestServer server(config, pipeline, m, clock, hooks);
+  hooks.event_status = [&](const std::string& id) { return ledger.describe(id); };
+
+  IngestServer server(config, pipeline, m, clock, ledger, hooks);
   if (auto r = server.listen(); !r) {
     log::error("relay", "cannot listen", {{"error", r.error()}});
     return 1;

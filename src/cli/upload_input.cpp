@@ -97,9 +97,9 @@ UploadInput::UploadInput(std::unique_ptr<std::istream> in, InputFormat format)
 
 Result<std::unique_ptr<UploadInput>> UploadInput::open(const std::filesystem::path& file) {
   std::error_code ec;
-  if (std::filesystem::is_directory(file, ec)) return Error{file.string() + " is a directory"};
+  if (std::filesystem::is_directory(file, ec)) return Error{file.string() + ": is a directory"};
   auto in = std::make_unique<std::ifstream>(file, std::ios::binary);
-  if (!*in) return Error{"cannot open " + file.string()};
+  if (!*in) return Error{file.string() + ": cannot open the file"};
   return from_stream(std::move(in), file.string());
 }
 
@@ -110,15 +110,15 @@ Result<std::unique_ptr<UploadInput>> UploadInput::from_stream(std::unique_ptr<st
   std::unique_ptr<UploadInput> input(new UploadInput(std::move(in), format));
   if (format == InputFormat::kCsv) {
     input->csv_ = std::make_unique<CsvReader>(*input->in_);
-    if (auto r = input->read_header(); !r) return Error{r.error()};
+    if (auto r = input->read_header(); !r) return Error{name + ":1: " + r.error()};
   }
   return input;
 }
 
 Result<void> UploadInput::read_header() {
   // The header is the first record (line 1); leading blank lines are not allowed.
-  if (!csv_->next(record_)) return Error{"line 1: empty file (a CSV file needs a header row)"};
-  if (!record_.error.empty()) return Error{"line 1: invalid header: " + record_.error};
+  if (!csv_->next(record_)) return Error{"empty file (a CSV file needs a header row)"};
+  if (!record_.error.empty()) return Error{"invalid header: " + record_.error};
   std::vector<bool> seen(column_table().size(), false);
   for (const std::string& raw : record_.fields) {
     std::string_view name = trim(raw);
@@ -130,15 +130,15 @@ Result<void> UploadInput::read_header() {
       // A near miss (case) gets a hint.
       for (auto n : csv_columns()) {
         if (lower(n) == lower(name)) {
-          return Error{"line 1: unknown column '" + std::string(name) + "' (did you mean '" +
+          return Error{"unknown column '" + std::string(name) + "' (did you mean '" +
                        std::string(n) + "'? names are case-sensitive)"};
         }
       }
-      return Error{"line 1: unknown column '" + std::string(name) + "' (known columns: " + known +
+      return Error{"unknown column '" + std::string(name) + "' (known columns: " + known +
                    ")"};
     }
     const size_t idx = static_cast<size_t>(it - column_table().begin());
-    if (seen[idx]) return Error{"line 1: column '" + std::string(name) + "' appears twice"};
+    if (seen[idx]) return Error{"column '" + std::string(name) + "' appears twice"};
     seen[idx] = true;
     columns_.push_back(it->member);
   }
@@ -182,6 +182,11 @@ bool UploadInput::next(InputRow& row) {
     }
     return true;
   }
+}
+
+uint64_t UploadInput::position() {
+  const auto pos = in_->tellg();
+  return pos < 0 ? 0 : static_cast<uint64_t>(pos);
 }
 
 std::string flat_event_json(const EventParser::FlatEvent& e) {

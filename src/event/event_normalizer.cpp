@@ -273,7 +273,8 @@ void EventNormalizer::normalize(const RawEvent& raw, const ParseOptions& opts, P
     return;
 
   if (raw.lead.present()) {
-    std::string_view l = raw.lead.kind == FieldKind::kString ? trim(raw.lead.text) : std::string_view{};
+    std::string_view l =
+        raw.lead.kind == FieldKind::kString ? trim(raw.lead.text) : std::string_view{};
     if (!is_lead_urn(l))
       return reject(item, RejectReason::kBadLead,
                     "user.lead must be urn:li:leadGenFormResponse:<id>");
@@ -283,8 +284,8 @@ void EventNormalizer::normalize(const RawEvent& raw, const ParseOptions& opts, P
     return reject(item, RejectReason::kIncompleteName,
                   "firstName and lastName must be given together");
   if (raw.country_code.present()) {
-    std::string_view c =
-        raw.country_code.kind == FieldKind::kString ? trim(raw.country_code.text) : std::string_view{};
+    std::string_view c = raw.country_code.kind == FieldKind::kString ? trim(raw.country_code.text)
+                                                                     : std::string_view{};
     if (!append_upper_letters(e.country_code, c, 2))
       return reject(item, RejectReason::kBadCountry, "user.countryCode must be 2 letters");
   }

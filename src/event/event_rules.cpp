@@ -8,10 +8,10 @@ namespace capi_relay {
 
 namespace {
 constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)> kReasonNames = {
-    "invalid_json",  "unknown_event", "unknown_rule", "no_identifier", "incomplete_name",
-    "too_old",       "in_future",     "bad_email",    "bad_hash",      "bad_amount",
-    "bad_currency",  "bad_country",   "bad_event_id", "bad_lead",      "bad_ip",
-    "no_consent",    "bad_consent",   "bad_timestamp", "bad_event",
+    "invalid_json", "unknown_event", "unknown_rule",  "no_identifier", "incomplete_name",
+    "too_old",      "in_future",     "bad_email",     "bad_hash",      "bad_amount",
+    "bad_currency", "bad_country",   "bad_event_id",  "bad_lead",      "bad_ip",
+    "no_consent",   "bad_consent",   "bad_timestamp", "bad_event",
 };
 }  // namespace
 

@@ -25,8 +25,8 @@ using event_internal::RawEvent;
 using event_internal::RawField;
 using simdjson::error_code;
 
-#define CAPI_RELAY_JSON_TRY(expr)                   \
-  do {                                              \
+#define CAPI_RELAY_JSON_TRY(expr)                                   \
+  do {                                                              \
     if (error_code e_ = (expr); e_ != simdjson::SUCCESS) return e_; \
   } while (0)
 
@@ -477,18 +477,18 @@ void EventParser::parse_body(std::string_view body, bool padded, const ParseOpti
   if (begin == end) return finish(BodyStatus::kEmpty, "empty body");
 
   // The first non-blank line: [line_start, line_end), numbered first_line.
-  const char* nl_before = begin == 0 ? nullptr
-                                     : static_cast<const char*>(memrchr(s, '\n', begin));
+  const char* nl_before = begin == 0 ? nullptr : static_cast<const char*>(memrchr(s, '\n', begin));
   size_t line_start = nl_before == nullptr ? 0 : static_cast<size_t>(nl_before - s) + 1;
   auto first_line = static_cast<uint32_t>(std::count(s, s + line_start, '\n'));
   const void* nl_after = std::memchr(s + begin, '\n', end - begin);
-  size_t line_end = nl_after == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl_after) - s);
+  size_t line_end =
+      nl_after == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl_after) - s);
   bool empty_array = false;
 
   if (line_end >= end) {
     // One line of content: the body is one JSON value or nothing.
-    error_code e = impl_->parse_document(s + begin, end - begin, readable(s + begin), true, 0,
-                                         opts, out.items, used, empty_array);
+    error_code e = impl_->parse_document(s + begin, end - begin, readable(s + begin), true, 0, opts,
+                                         out.items, used, empty_array);
     if (e != simdjson::SUCCESS) {
       std::string msg = "body is not JSON: ";
       msg += simdjson::error_message(e);
@@ -501,8 +501,8 @@ void EventParser::parse_body(std::string_view body, bool padded, const ParseOpti
   // Several lines. A complete JSON value on the first one means NDJSON; otherwise the body may
   // be one value spread over lines (pretty-printed), else NDJSON whose first line is broken.
   error_code first_error =
-      impl_->parse_document(s + line_start, line_end - line_start, readable(s + line_start),
-                            false, first_line, opts, out.items, used, empty_array);
+      impl_->parse_document(s + line_start, line_end - line_start, readable(s + line_start), false,
+                            first_line, opts, out.items, used, empty_array);
   if (first_error != simdjson::SUCCESS) {
     used = 0;
     error_code whole = impl_->parse_document(s + begin, end - begin, readable(s + begin), true, 0,

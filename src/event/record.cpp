@@ -17,9 +17,9 @@ constexpr size_t kFixedBytes = 1 + 8 + 8 + 8 + 1;
 // The 15 strings of version 1, in NormalizedEvent declaration order.
 template <class Event>
 auto v1_strings(Event& e) {
-  return std::array{&e.event_id,  &e.amount,   &e.currency,   &e.email_sha256, &e.ip_sha256,
-                    &e.li_fat_id, &e.acxiom_id, &e.moat_id,     &e.external_id,  &e.lead,
-                    &e.first_name, &e.last_name, &e.title, &e.company_name, &e.country_code};
+  return std::array{&e.event_id,   &e.amount,    &e.currency, &e.email_sha256, &e.ip_sha256,
+                    &e.li_fat_id,  &e.acxiom_id, &e.moat_id,  &e.external_id,  &e.lead,
+                    &e.first_name, &e.last_name, &e.title,    &e.company_name, &e.country_code};
 }
 
 void put_u64(std::string& out, uint64_t v) {

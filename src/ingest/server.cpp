@@ -139,11 +139,13 @@ Result<tcp::endpoint> parse_endpoint(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 
 struct IngestServer::Impl {
-  Impl(const Config& c, WritePipeline& p, metrics::RelayMetrics& m, Clock& clk, AdminHooks h)
+  Impl(const Config& c, WritePipeline& p, metrics::RelayMetrics& m, Clock& clk, EventLedger& l,
+       AdminHooks h)
       : config(c),
         pipeline(p),
         metrics(m),
         clock(clk),
+        ledger(l),
         hooks(std::move(h)),
         rules(EventRules::from_config(c)),
         cors_any(std::find(c.server.cors_origins.begin(), c.server.cors_origins.end(), "*") !=
@@ -157,6 +159,7 @@ struct IngestServer::Impl {
   WritePipeline& pipeline;
   metrics::RelayMetrics& metrics;
   Clock& clock;
+  EventLedger& ledger;
   AdminHooks hooks;
   EventRules rules;
   bool cors_any;
@@ -406,15 +409,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // 202 with counts, or 400 when every event was rejected. `w` is null when nothing was written.
   void respond_events(const WriteRequest* w) {
     uint64_t accepted = 0, duplicates = 0, rejected = 0;
+    const int64_t now_ms = server_.clock.now_ms();
     std::string rej = "[";
     size_t record = 0;
     for (const auto& item : parsed_.items) {
       if (item.ok) {
-        if (w && w->duplicate[record]) {
-          ++duplicates;
-        } else {
-          ++accepted;
-        }
+        const bool dup = w && w->duplicate[record];
+        (dup ? duplicates : accepted)++;
+        server_.ledger.record(item.event.event_id, item.event.rule_id,
+                              dup ? EventState::kDuplicate : EventState::kPending, now_ms);
         ++record;
         continue;
       }
@@ -588,8 +591,9 @@ void IngestServer::Impl::accept(size_t which) {
 }
 
 IngestServer::IngestServer(const Config& config, WritePipeline& pipeline,
-                           metrics::RelayMetrics& metrics, Clock& clock, AdminHooks hooks)
-    : impl_(std::make_unique<Impl>(config, pipeline, metrics, clock, std::move(hooks))) {}
+                           metrics::RelayMetrics& metrics, Clock& clock, EventLedger& ledger,
+                           AdminHooks hooks)
+    : impl_(std::make_unique<Impl>(config, pipeline, metrics, clock, ledger, std::move(hooks))) {}
 
 IngestServer::~IngestServer() { stop(); }
 

@@ -3,12 +3,15 @@
 #include <algorithm>
 
 #include "capi_relay/common/log.hpp"
+#include "capi_relay/dedup/redis_dedup.hpp"
 
 namespace capi_relay {
 
 namespace {
 constexpr size_t kMaxGroup = 256;                  // requests per commit group
 constexpr int64_t kBackgroundSyncMs = 1000;        // fsync: off, and dedup journal flush
+constexpr int64_t kBusyRetryMs = 10;               // re-claim of requests with busy keys
+constexpr int64_t kBusyWaitMs = kRedisClaimLeaseMs;  // then a busy key is answered duplicate
 }  // namespace
 
 WritePipeline::WritePipeline(Spool& spool, DedupStore& dedup, metrics::RelayMetrics& metrics,
@@ -46,6 +49,14 @@ void WritePipeline::run() {
   int64_t last_background_sync = clock_.steady_ms();
   bool unsynced_off = false;  // fsync: off wrote records not yet fdatasynced
   for (;;) {
+    if (!busy_.empty() &&
+        (clock_.steady_ms() >= busy_retry_at_ms_ || stopping_.load(std::memory_order_acquire))) {
+      // Requests waiting on another relay's claims go first; write_group sets aside again those
+      // still busy.
+      busy_retry_at_ms_ = clock_.steady_ms() + kBusyRetryMs;
+      for (auto& r : busy_) group.push_back(std::move(r));
+      busy_.clear();
+    }
     while (group.size() < kMaxGroup) {
       auto r = queue_.try_pop();
       if (!r) break;
@@ -66,8 +77,9 @@ void WritePipeline::run() {
       }
       if (auto r = dedup_.flush(); !r) log::error("dedup", "journal flush failed", {{"error", r.error()}});
     }
-    if (stopping_.load(std::memory_order_acquire) && queue_.size_approx() == 0) break;
-    queue_.wait_for(std::chrono::milliseconds(kBackgroundSyncMs));
+    if (stopping_.load(std::memory_order_acquire) && queue_.size_approx() == 0 && busy_.empty())
+      break;
+    queue_.wait_for(std::chrono::milliseconds(busy_.empty() ? kBackgroundSyncMs : kBusyRetryMs));
   }
   if (unsynced_off) (void)spool_.sync(true);
   if (auto r = dedup_.flush(); !r) log::error("dedup", "journal flush failed", {{"error", r.error()}});
@@ -91,10 +103,11 @@ void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& grou
     } else {
       dedup_.claim(req->keys, claim_results_, now_ms);
     }
+    if (!settle_claims(req)) continue;  // set aside (busy) or failed (unavailable)
     for (size_t i = 0; i < n; ++i) {
       if (claim_results_[i] != ClaimResult::kClaimed) {
-        // kBusy (another relay holds the claim) is answered as a duplicate too: that relay
-        // accepts the event or, when its write fails, a client retry is accepted here.
+        // kBusy past the wait is answered as a duplicate too: the other relay accepted the
+        // event or, when its write failed, a client retry is accepted here.
         req->duplicate[i] = 1;
         continue;
       }
@@ -120,7 +133,7 @@ void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& grou
   if (write_failed) {
     dedup_.release(claimed_);
     for (auto& req : group)
-      if (req->status == WriteStatus::kOk) req->status = WriteStatus::kWriteFailed;
+      if (req && req->status == WriteStatus::kOk) req->status = WriteStatus::kWriteFailed;
   } else if (!claimed_.empty()) {
     dedup_.commit(claimed_, now_ms);
   }
@@ -128,9 +141,39 @@ void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& grou
   metrics_.ingest_queue_depth.set(static_cast<double>(queue_.size_approx()));
   if (appended > 0 && !write_failed && on_synced_) on_synced_();
   for (auto& req : group) {
+    if (!req) continue;  // set aside in busy_
     auto done = std::move(req->done);
     done(std::move(req));
   }
+}
+
+// Handles the kBusy and kUnavailable answers of the claim just made for `req` (claim_results_).
+// Returns true when the request proceeds to the append; false when it released its claims and was
+// moved to busy_ (req becomes null) or completed without writing (status set).
+bool WritePipeline::settle_claims(std::unique_ptr<WriteRequest>& req) {
+  bool busy = false, unavailable = false;
+  for (ClaimResult r : claim_results_) {
+    busy = busy || r == ClaimResult::kBusy;
+    unavailable = unavailable || r == ClaimResult::kUnavailable;
+  }
+  if (!busy && !unavailable) return true;
+  const int64_t now = clock_.steady_ms();
+  if (busy && req->busy_since_ms < 0) req->busy_since_ms = now;
+  const bool stopping = stopping_.load(std::memory_order_acquire);
+  const bool wait = busy && !unavailable && !stopping && now - req->busy_since_ms < kBusyWaitMs;
+  if (!wait && !unavailable && !stopping) return true;  // waited long enough: busy -> duplicate
+  request_claimed_.clear();
+  for (size_t i = 0; i < req->records(); ++i)
+    if (claim_results_[i] == ClaimResult::kClaimed) request_claimed_.push_back(req->keys[i]);
+  dedup_.release(request_claimed_);
+  if (wait) {
+    if (busy_.empty()) busy_retry_at_ms_ = now + kBusyRetryMs;
+    busy_.push_back(std::move(req));
+    return false;
+  }
+  // Dedup could not decide (503 so the client retries), or the relay is stopping.
+  req->status = unavailable ? WriteStatus::kWriteFailed : WriteStatus::kShuttingDown;
+  return false;
 }
 
 }  // namespace capi_relay

@@ -9,7 +9,7 @@
 // line 1); NDJSON blank lines are skipped but counted.
 //
 // Threading: single-threaded. Errors: open() fails when the file cannot be read or its header is
-// invalid; a malformed row comes back with InputRow::error set ("invalid_csv: ..."), and reading
+// invalid (the message starts with "<file>:" or "<file>:1:", ready to print); a malformed row comes back with InputRow::error set ("invalid_csv: ..."), and reading
 // goes on.
 #include <cstdint>
 #include <filesystem>
@@ -48,6 +48,8 @@ class UploadInput {
   InputFormat format() const { return format_; }
   // Next row; false at end of input.
   bool next(InputRow& row);
+  // Bytes consumed so far (approximate: read-ahead included), for progress.
+  uint64_t position();
 
  private:
   UploadInput(std::unique_ptr<std::istream> in, InputFormat format);

@@ -16,6 +16,7 @@
 #include "capi_relay/common/clock.hpp"
 #include "capi_relay/common/result.hpp"
 #include "capi_relay/config/config.hpp"
+#include "capi_relay/ingest/event_ledger.hpp"
 #include "capi_relay/ingest/write_pipeline.hpp"
 #include "capi_relay/metrics/relay_metrics.hpp"
 
@@ -39,7 +40,7 @@ struct AdminHooks {
 class IngestServer {
  public:
   IngestServer(const Config& config, WritePipeline& pipeline, metrics::RelayMetrics& metrics,
-               Clock& clock, AdminHooks hooks);
+               Clock& clock, EventLedger& ledger, AdminHooks hooks);
   ~IngestServer();
   IngestServer(const IngestServer&) = delete;
   IngestServer& operator=(const IngestServer&) = delete;

@@ -78,6 +78,7 @@ class WritePipeline {
  private:
   void run();
   void write_group(std::vector<std::unique_ptr<WriteRequest>>& group);
+  bool settle_claims(std::unique_ptr<WriteRequest>& req);
 
   Spool& spool_;
   DedupStore& dedup_;

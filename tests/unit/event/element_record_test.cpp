@@ -38,16 +38,21 @@ TEST(Element, FullEventExactJson) {
   std::string out;
   append_element_json(full_event(), out);
   const std::string a(64, 'a'), b(64, 'b');
-  EXPECT_EQ(out,
-            R"({"conversion":"urn:lla:llaPartnerConversion:104012","conversionHappenedAt":1770000000000,)"
-            R"("conversionValue":{"currencyCode":"USD","amount":"50.0"},"eventId":"order-8841",)"
-            R"("user":{"userIds":[{"idType":"SHA256_EMAIL","idValue":")" + a + R"("},)"
-            R"({"idType":"LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID","idValue":"fat"},)"
-            R"({"idType":"ACXIOM_ID","idValue":"ax"},{"idType":"ORACLE_MOAT_ID","idValue":"moat"},)"
-            R"({"idType":"SHA256_IP_ADDRESS","idValue":")" + b + R"("}],)"
-            R"("userInfo":{"firstName":"mike","lastName":"smith \"jr\"","title":"software engineer",)"
-            R"("companyName":"microsoft","countryCode":"US"},"externalIds":["crm-user-123"],)"
-            R"("lead":"urn:li:leadGenFormResponse:7"}})");
+  EXPECT_EQ(
+      out,
+      R"({"conversion":"urn:lla:llaPartnerConversion:104012","conversionHappenedAt":1770000000000,)"
+      R"("conversionValue":{"currencyCode":"USD","amount":"50.0"},"eventId":"order-8841",)"
+      R"("user":{"userIds":[{"idType":"SHA256_EMAIL","idValue":")" +
+          a +
+          R"("},)"
+          R"({"idType":"LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID","idValue":"fat"},)"
+          R"({"idType":"ACXIOM_ID","idValue":"ax"},{"idType":"ORACLE_MOAT_ID","idValue":"moat"},)"
+          R"({"idType":"SHA256_IP_ADDRESS","idValue":")" +
+          b +
+          R"("}],)"
+          R"("userInfo":{"firstName":"mike","lastName":"smith \"jr\"","title":"software engineer",)"
+          R"("companyName":"microsoft","countryCode":"US"},"externalIds":["crm-user-123"],)"
+          R"("lead":"urn:li:leadGenFormResponse:7"}})");
 }
 
 TEST(Element, NamesOnlyEventHasEmptyUserIds) {
@@ -59,9 +64,10 @@ TEST(Element, NamesOnlyEventHasEmptyUserIds) {
   e.last_name = "Lee";
   std::string out;
   append_element_json(e, out);
-  EXPECT_EQ(out,
-            R"({"conversion":"urn:lla:llaPartnerConversion:5","conversionHappenedAt":1,"eventId":"d-1",)"
-            R"("user":{"userIds":[],"userInfo":{"firstName":"Ann","lastName":"Lee"}}})");
+  EXPECT_EQ(
+      out,
+      R"({"conversion":"urn:lla:llaPartnerConversion:5","conversionHappenedAt":1,"eventId":"d-1",)"
+      R"("user":{"userIds":[],"userInfo":{"firstName":"Ann","lastName":"Lee"}}})");
 }
 
 TEST(Element, UserInfoNeedsBothNames) {

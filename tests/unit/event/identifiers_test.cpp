@@ -66,7 +66,7 @@ TEST(CanonicalIp, Ipv6FollowsRfc5952) {
   };
   for (const Case& c : {
            Case{"2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},
-           Case{"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},  // first longest run
+           Case{"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},     // first longest run
            Case{"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"},  // one zero group kept
            Case{"2001:DB8::AbCd", "2001:db8::abcd"},
            Case{"0:0:0:0:0:0:0:1", "::1"},

@@ -1,4 +1,6 @@
 // EventParser: body framing, both input shapes, normalization, derived IDs.
+#include "capi_relay/event/parser.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -7,7 +9,6 @@
 #include "capi_relay/common/clock.hpp"
 #include "capi_relay/common/hash.hpp"
 #include "capi_relay/event/element.hpp"
-#include "capi_relay/event/parser.hpp"
 
 namespace capi_relay {
 namespace {
@@ -116,8 +117,8 @@ TEST_F(ParserTest, UppercaseEmailSha256IsPassedThroughLowercased) {
 }
 
 TEST_F(ParserTest, ArrayItemsAreIndexedByPosition) {
-  std::string body = "[" + purchase() + R"(, {"event":"nope","user":{"email":"a@b.co"}}, 7, )" +
-                     purchase() + "]";
+  std::string body =
+      "[" + purchase() + R"(, {"event":"nope","user":{"email":"a@b.co"}}, 7, )" + purchase() + "]";
   ParsedBody b = parse(body);
   ASSERT_EQ(b.status, BodyStatus::kOk);
   ASSERT_EQ(b.items.size(), 4u);
@@ -131,8 +132,8 @@ TEST_F(ParserTest, ArrayItemsAreIndexedByPosition) {
 }
 
 TEST_F(ParserTest, NdjsonIndicesCountBlankLinesAndInvalidLines) {
-  std::string body = purchase() + "\n\n" + purchase() + "\r\n   \n{\"event\": broken\n" +
-                     purchase() + "\n[1]\n";
+  std::string body =
+      purchase() + "\n\n" + purchase() + "\r\n   \n{\"event\": broken\n" + purchase() + "\n[1]\n";
   ParsedBody b = parse(body);
   ASSERT_EQ(b.status, BodyStatus::kOk) << b.error;
   ASSERT_EQ(b.items.size(), 5u);
@@ -170,7 +171,8 @@ TEST_F(ParserTest, NdjsonLineWithTrailingContentIsInvalid) {
 }
 
 TEST_F(ParserTest, PrettyPrintedValuesAreOneValue) {
-  ParsedBody obj = parse("\n{\n  \"event\": \"purchase\",\n  \"user\": {\"email\": \"a@b.co\"}\n}\n");
+  ParsedBody obj =
+      parse("\n{\n  \"event\": \"purchase\",\n  \"user\": {\"email\": \"a@b.co\"}\n}\n");
   ASSERT_EQ(obj.status, BodyStatus::kOk);
   ASSERT_EQ(obj.items.size(), 1u);
   EXPECT_TRUE(obj.items[0].ok) << obj.items[0].error;
@@ -193,9 +195,9 @@ TEST_F(ParserTest, EmptyBodies) {
 }
 
 TEST_F(ParserTest, UnparseableBodies) {
-  for (std::string body : {std::string("not json"), std::string("{\"event\":"),
-                           "[" + purchase() + ", {bad", std::string("x\ny\n\nz"),
-                           "[\n" + purchase() + ",\n{bad\n]", purchase() + " trailing"}) {
+  for (std::string body :
+       {std::string("not json"), std::string("{\"event\":"), "[" + purchase() + ", {bad",
+        std::string("x\ny\n\nz"), "[\n" + purchase() + ",\n{bad\n]", purchase() + " trailing"}) {
     ParsedBody b = parse(body);
     EXPECT_EQ(b.status, BodyStatus::kUnparseable) << body;
     EXPECT_TRUE(b.items.empty()) << body;
@@ -248,11 +250,13 @@ TEST_F(ParserTest, LinkedInElementShapeIsAccepted) {
     "eventId": "li-1",
     "user": {
       "userIds": [
-        {"idType": "SHA256_EMAIL", "idValue": ")" + upper + R"("},
+        {"idType": "SHA256_EMAIL", "idValue": ")" +
+                      upper + R"("},
         {"idType": "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID", "idValue": "fat-1"},
         {"idType": "ACXIOM_ID", "idValue": "ax"},
         {"idType": "ORACLE_MOAT_ID", "idValue": "moat"},
-        {"idType": "SHA256_IP_ADDRESS", "idValue": ")" + ip_hash + R"("},
+        {"idType": "SHA256_IP_ADDRESS", "idValue": ")" +
+                      ip_hash + R"("},
         {"idType": "GOOGLE_AID", "idValue": "ignored"}
       ],
       "userInfo": {"firstName": "Mike", "lastName": "Smith", "title": "Eng",
@@ -313,8 +317,8 @@ TEST_F(ParserTest, AmountForms) {
   for (const Case& c : {Case{"\"50.00\"", "50.00"}, Case{"50", "50"}, Case{"50.00", "50.00"},
                         Case{"5e1", "50"}, Case{"1.5E-2", "0.015"}, Case{"2.50e+2", "250"},
                         Case{"0", "0"}, Case{"\" 7.1 \"", "7.1"}}) {
-    ParsedItem it = one(purchase(std::string(R"("value":{"currency":"USD","amount":)") +
-                                 c.json_amount + "}"));
+    ParsedItem it =
+        one(purchase(std::string(R"("value":{"currency":"USD","amount":)") + c.json_amount + "}"));
     ASSERT_TRUE(it.ok) << c.json_amount << ": " << it.error;
     EXPECT_EQ(it.event.amount, c.expected) << c.json_amount;
   }
@@ -325,13 +329,12 @@ TEST_F(ParserTest, TimestampForms) {
     const char* json_ts;
     int64_t expected;
   };
-  for (const Case& c : {Case{"1764319940000", 1764319940000},
-                        Case{"1.76431994e12", 1764319940000},
-                        Case{"\"1764319940000\"", 1764319940000},
-                        Case{"\"2025-11-28T08:52:20Z\"", 1764319940000},
-                        Case{"\"2025-11-28t08:52:20.5z\"", 1764319940500},
-                        Case{"\"2025-11-28T09:52:20.123456+01:00\"", 1764319940123},
-                        Case{"\"2025-11-28 03:52:20-05:00\"", 1764319940000}}) {
+  for (const Case& c :
+       {Case{"1764319940000", 1764319940000}, Case{"1.76431994e12", 1764319940000},
+        Case{"\"1764319940000\"", 1764319940000}, Case{"\"2025-11-28T08:52:20Z\"", 1764319940000},
+        Case{"\"2025-11-28t08:52:20.5z\"", 1764319940500},
+        Case{"\"2025-11-28T09:52:20.123456+01:00\"", 1764319940123},
+        Case{"\"2025-11-28 03:52:20-05:00\"", 1764319940000}}) {
     ParsedItem it = one(std::string(R"({"event":"purchase","user":{"liFatId":"f"},"timestamp":)") +
                         c.json_ts + "}");
     ASSERT_TRUE(it.ok) << c.json_ts << ": " << it.error;
@@ -390,7 +393,8 @@ TEST_F(ParserTest, FirstOccurrenceOfAKeyWins) {
 }
 
 TEST_F(ParserTest, ParsesEscapedStrings) {
-  ParsedItem it = one(R"({"event":"pur\u0063hase","eventId":"a\/b\n","user":{"liFatId":"\u00e9"}})");
+  ParsedItem it =
+      one(R"({"event":"pur\u0063hase","eventId":"a\/b\n","user":{"liFatId":"\u00e9"}})");
   ASSERT_TRUE(it.ok) << it.error;
   EXPECT_EQ(it.event.event_id, "a/b\n");
   EXPECT_EQ(it.event.li_fat_id, "\xC3\xA9");
@@ -399,10 +403,11 @@ TEST_F(ParserTest, ParsesEscapedStrings) {
 TEST_F(ParserTest, EveryPrefixAndMutationOfABodyIsHandled) {
   // Robustness (run under CAPI_RELAY_SANITIZE too): no crash or over-read on any prefix or
   // byte-flipped variant; each answer is one of the three statuses with consistent items.
-  std::string body = "[" + purchase(R"("value":{"amount":1.5e1,"currency":"usd"})") + ",\n" +
-                     R"({"conversion":"urn:lla:llaPartnerConversion:123","user":{"userIds":[)"
-                     R"({"idType":"SHA256_EMAIL","idValue":"x@y.zz"}],"userInfo":{"firstName":"a","lastName":"b"}}})" +
-                     "]\n" + purchase() + "\n";
+  std::string body =
+      "[" + purchase(R"("value":{"amount":1.5e1,"currency":"usd"})") + ",\n" +
+      R"({"conversion":"urn:lla:llaPartnerConversion:123","user":{"userIds":[)"
+      R"({"idType":"SHA256_EMAIL","idValue":"x@y.zz"}],"userInfo":{"firstName":"a","lastName":"b"}}})" +
+      "]\n" + purchase() + "\n";
   uint32_t x = 7;
   for (size_t n = 0; n <= body.size(); ++n) {
     for (int variant = 0; variant < 3; ++variant) {
@@ -434,8 +439,8 @@ TEST_F(ParserTest, DerivedIdIsEqualAcrossBodyForms) {
   const std::string linkedin =
       R"({"conversion":"urn:lla:llaPartnerConversion:123","conversionHappenedAt":1764319940000,)"
       R"("conversionValue":{"currencyCode":"USD","amount":"50.0"},"user":{"userIds":[)"
-      R"({"idType":"SHA256_EMAIL","idValue":")" + std::string(kEmailDigest) +
-      R"("}],"userInfo":{"firstName":"A","lastName":"B"}}})";
+      R"({"idType":"SHA256_EMAIL","idValue":")" +
+      std::string(kEmailDigest) + R"("}],"userInfo":{"firstName":"A","lastName":"B"}}})";
 
   std::vector<std::string> ids;
   for (const std::string& body :
@@ -461,11 +466,15 @@ TEST_F(ParserTest, DerivedIdChangesWithTheEvent) {
     EXPECT_TRUE(it.ok) << it.error;
     return it.event.event_id;
   };
-  std::string base = id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"liFatId":"f"}})");
-  EXPECT_NE(base, id_of(R"({"event":"purchase","timestamp":1764319940001,"user":{"liFatId":"f"}})"));
+  std::string base =
+      id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"liFatId":"f"}})");
+  EXPECT_NE(base,
+            id_of(R"({"event":"purchase","timestamp":1764319940001,"user":{"liFatId":"f"}})"));
   EXPECT_NE(base, id_of(R"({"event":"lead","timestamp":1764319940000,"user":{"liFatId":"f"}})"));
-  EXPECT_NE(base, id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"liFatId":"g"}})"));
-  EXPECT_NE(base, id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"acxiomId":"f"}})"));
+  EXPECT_NE(base,
+            id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"liFatId":"g"}})"));
+  EXPECT_NE(base,
+            id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"acxiomId":"f"}})"));
   EXPECT_NE(base, id_of(R"({"event":"purchase","timestamp":1764319940000,"user":{"liFatId":"f"},)"
                         R"("value":{"amount":"1","currency":"USD"}})"));
   // The clamped receipt time does not enter the ID: a retry a minute later derives the same one.

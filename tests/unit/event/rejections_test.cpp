@@ -25,7 +25,8 @@ class RejectionTest : public ::testing::Test {
   std::string expect_rejected(std::string_view json, RejectReason reason) {
     ParsedItem it = parser_.parse_one(json, opts_);
     EXPECT_FALSE(it.ok) << json;
-    EXPECT_EQ(reject_reason_name(it.reason), reject_reason_name(reason)) << json << " -> " << it.error;
+    EXPECT_EQ(reject_reason_name(it.reason), reject_reason_name(reason))
+        << json << " -> " << it.error;
     std::string prefix(reject_reason_name(reason));
     prefix += ": ";
     EXPECT_TRUE(it.error.starts_with(prefix)) << it.error;
@@ -57,10 +58,11 @@ std::string with_top(std::string_view fields) {
 }
 
 TEST_F(RejectionTest, ReasonNamesMatchTheContract) {
-  const char* expected[] = {"invalid_json", "unknown_event", "unknown_rule", "no_identifier",
-                            "incomplete_name", "too_old", "in_future", "bad_email", "bad_hash",
-                            "bad_amount", "bad_currency", "bad_country", "bad_event_id", "bad_lead",
-                            "bad_ip", "no_consent", "bad_consent", "bad_timestamp", "bad_event"};
+  const char* expected[] = {"invalid_json",    "unknown_event", "unknown_rule", "no_identifier",
+                            "incomplete_name", "too_old",       "in_future",    "bad_email",
+                            "bad_hash",        "bad_amount",    "bad_currency", "bad_country",
+                            "bad_event_id",    "bad_lead",      "bad_ip",       "no_consent",
+                            "bad_consent",     "bad_timestamp", "bad_event"};
   ASSERT_EQ(std::size(expected), static_cast<size_t>(RejectReason::kCount));
   for (size_t i = 0; i < std::size(expected); ++i)
     EXPECT_EQ(reject_reason_name(static_cast<RejectReason>(i)), expected[i]);
@@ -124,33 +126,44 @@ TEST_F(RejectionTest, BadEmail) {
   EXPECT_EQ(err.find("john.doe"), std::string::npos);
   expect_rejected(with_user(R"("email":42)"), RejectReason::kBadEmail);
   // The LinkedIn shape: a SHA256_EMAIL value that is not 64 hex is treated as an email.
-  expect_rejected(R"({"event":"purchase","user":{"userIds":[{"idType":"SHA256_EMAIL","idValue":"abc"}]}})",
-                  RejectReason::kBadEmail);
+  expect_rejected(
+      R"({"event":"purchase","user":{"userIds":[{"idType":"SHA256_EMAIL","idValue":"abc"}]}})",
+      RejectReason::kBadEmail);
 }
 
 TEST_F(RejectionTest, BadHash) {
   expect_rejected(with_user(R"("emailSha256":"abc")"), RejectReason::kBadHash);
   std::string g64(64, 'g');
   expect_rejected(with_user("\"emailSha256\":\"" + g64 + "\""), RejectReason::kBadHash);
-  expect_rejected(R"({"event":"purchase","user":{"userIds":[{"idType":"SHA256_IP_ADDRESS","idValue":"1.2.3.4"}]}})",
-                  RejectReason::kBadHash);
+  expect_rejected(
+      R"({"event":"purchase","user":{"userIds":[{"idType":"SHA256_IP_ADDRESS","idValue":"1.2.3.4"}]}})",
+      RejectReason::kBadHash);
 }
 
 TEST_F(RejectionTest, BadAmount) {
-  expect_rejected(with_top(R"("value":{"amount":"abc","currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":"1,50","currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":"1e5","currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":".5","currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":"-5.00","currency":"USD"})"), RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":"abc","currency":"USD"})"),
+                  RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":"1,50","currency":"USD"})"),
+                  RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":"1e5","currency":"USD"})"),
+                  RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":".5","currency":"USD"})"),
+                  RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":"-5.00","currency":"USD"})"),
+                  RejectReason::kBadAmount);
   expect_rejected(with_top(R"("value":{"amount":-5,"currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":true,"currency":"USD"})"), RejectReason::kBadAmount);
-  expect_rejected(with_top(R"("value":{"amount":1e400,"currency":"USD"})"), RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":true,"currency":"USD"})"),
+                  RejectReason::kBadAmount);
+  expect_rejected(with_top(R"("value":{"amount":1e400,"currency":"USD"})"),
+                  RejectReason::kBadAmount);
   expect_rejected(with_top(R"("value":"50 USD")"), RejectReason::kBadAmount);
 }
 
 TEST_F(RejectionTest, BadCurrency) {
-  expect_rejected(with_top(R"("value":{"amount":"5","currency":"US"})"), RejectReason::kBadCurrency);
-  expect_rejected(with_top(R"("value":{"amount":"5","currency":"U$D"})"), RejectReason::kBadCurrency);
+  expect_rejected(with_top(R"("value":{"amount":"5","currency":"US"})"),
+                  RejectReason::kBadCurrency);
+  expect_rejected(with_top(R"("value":{"amount":"5","currency":"U$D"})"),
+                  RejectReason::kBadCurrency);
   // An amount needs a currency.
   expect_rejected(with_top(R"("value":{"amount":"5"})"), RejectReason::kBadCurrency);
 }
@@ -163,7 +176,8 @@ TEST_F(RejectionTest, BadCountry) {
 
 TEST_F(RejectionTest, BadEventId) {
   expect_accepted(with_top("\"eventId\":\"" + std::string(64, 'x') + "\""));
-  expect_rejected(with_top("\"eventId\":\"" + std::string(65, 'x') + "\""), RejectReason::kBadEventId);
+  expect_rejected(with_top("\"eventId\":\"" + std::string(65, 'x') + "\""),
+                  RejectReason::kBadEventId);
   expect_rejected(with_top(R"("eventId":"")"), RejectReason::kBadEventId);
   expect_rejected(with_top(R"("eventId":1001)"), RejectReason::kBadEventId);
   // 64 characters, more than 64 bytes: characters count.
@@ -187,7 +201,8 @@ TEST_F(RejectionTest, BadIp) {
 TEST_F(RejectionTest, NoConsent) {
   expect_rejected(with_top(R"("consent":false)"), RejectReason::kNoConsent);
   // Consent is checked before anything else: even an otherwise broken event is no_consent.
-  expect_rejected(R"({"event":"nope","consent":false,"user":{"email":"x"}})", RejectReason::kNoConsent);
+  expect_rejected(R"({"event":"nope","consent":false,"user":{"email":"x"}})",
+                  RejectReason::kNoConsent);
 }
 
 TEST_F(RejectionTest, BadConsent) {

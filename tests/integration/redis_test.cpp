@@ -1,0 +1,211 @@
+// Two real relays sharing one Redis dedup store (dedup.backend: redis) and one fake LinkedIn:
+// an event posted to both is uploaded once. Also: what each dedup.redis_unavailable mode does
+// when Redis cannot be reached.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_process.hpp"
+
+namespace capi_relay::testing {
+namespace {
+
+bool have_redis_server() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// redis-server on 127.0.0.1:<free port>, no persistence, killed with the object.
+class RedisChild {
+ public:
+  RedisChild() : port_(free_port()) {}
+  ~RedisChild() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      const std::string port = std::to_string(port_);
+      ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--daemonize", "no", nullptr);
+      ::_exit(127);
+    }
+    return eventually([&] { return port_open(port_); }, 5000);
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+
+ private:
+  uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string yaml(const std::string& api_base, const std::string& redis_url,
+                 const std::string& unavailable = "local") {
+  return "server:\n"
+         "  listen: 127.0.0.1:0\n"
+         "  io_threads: 2\n"
+         "  shutdown_grace: 0s\n"
+         "  shutdown_timeout: 10s\n"
+         "admin:\n"
+         "  listen: 127.0.0.1:0\n"
+         "spool:\n"
+         "  dir: ./data\n"
+         "dedup:\n"
+         "  backend: redis\n"
+         "  redis_url: " + redis_url + "\n"
+         "  redis_unavailable: " + unavailable + "\n"
+         "linkedin:\n"
+         "  api_base: " + api_base + "\n"
+         "  access_token: test-token\n"
+         "  flush_interval: 200ms\n"
+         "conversions:\n"
+         "  purchase: urn:lla:llaPartnerConversion:123\n";
+}
+
+std::string event_json(const std::string& id, int64_t ts) {
+  return "{\"event\":\"purchase\",\"eventId\":\"" + id + "\",\"timestamp\":" + std::to_string(ts) +
+         ",\"user\":{\"email\":\"buyer@example.com\"}}";
+}
+
+std::map<std::string, int> received_counts(const FakeLinkedIn& fake) {
+  std::map<std::string, int> counts;
+  std::regex re("\"eventId\":\"([^\"]*)\"");
+  for (const auto& r : fake.requests()) {
+    if (r.target.find("/rest/conversionEvents") == std::string::npos) continue;
+    for (std::sregex_iterator it(r.body.begin(), r.body.end(), re), end; it != end; ++it)
+      ++counts[(*it)[1]];
+  }
+  return counts;
+}
+
+int count_of(const std::string& body, const std::string& field) {
+  std::smatch m;
+  if (std::regex_search(body, m, std::regex("\"" + field + "\":([0-9]+)"))) return std::stoi(m[1]);
+  return -1;
+}
+
+TEST(RedisDedup, TwoRelaysSharingRedisUploadEachEventOnce) {
+  if (!have_redis_server()) GTEST_SKIP() << "redis-server not installed";
+  RedisChild redis;
+  ASSERT_TRUE(redis.start());
+  FakeLinkedIn fake;
+  RelayProcess a, b;
+  std::string err;
+  ASSERT_TRUE(a.start(yaml(fake.base_url(), redis.url()), &err)) << err;
+  ASSERT_TRUE(b.start(yaml(fake.base_url(), redis.url()), &err)) << err;
+
+  constexpr int kEvents = 200;
+  constexpr int kThreadsPerRelay = 4;
+  const int64_t ts = now_ms() - 60'000;
+  std::atomic<int> accepted{0}, duplicates{0}, other{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (RelayProcess* relay : {&a, &b}) {
+    for (int t = 0; t < kThreadsPerRelay; ++t) {
+      threads.emplace_back([&, relay, t] {
+        while (!go.load()) std::this_thread::yield();
+        for (int i = t; i < kEvents; i += kThreadsPerRelay) {
+          auto r = relay->post_events(event_json("shared-" + std::to_string(i), ts));
+          if (r.status != 202) {
+            ++other;
+            continue;
+          }
+          accepted += count_of(r.body, "accepted");
+          duplicates += count_of(r.body, "duplicates");
+        }
+      });
+    }
+  }
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(accepted.load(), kEvents);    // each accepted by exactly one relay
+  EXPECT_EQ(duplicates.load(), kEvents);  // and a duplicate at the other
+
+  ASSERT_TRUE(eventually([&] { return received_counts(fake).size() >= kEvents; }, 20000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // nothing more may come
+  auto counts = received_counts(fake);
+  EXPECT_EQ(counts.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) {
+    EXPECT_EQ(counts["shared-" + std::to_string(i)], 1) << "shared-" << i;
+  }
+  EXPECT_EQ(a.metric("capi_relay_dedup_redis_fallbacks_total"), 0);
+  EXPECT_EQ(b.metric("capi_relay_dedup_redis_fallbacks_total"), 0);
+  EXPECT_EQ(a.metric("capi_relay_events_accepted_total") +
+                b.metric("capi_relay_events_accepted_total"),
+            kEvents);
+}
+
+TEST(RedisDedup, UnreachableRedisFallsBackOrAnswers503PerConfig) {
+  FakeLinkedIn fake;
+  const std::string dead_url = "redis://127.0.0.1:" + std::to_string(free_port()) + "/0";
+  const int64_t ts = now_ms() - 60'000;
+  std::string err;
+
+  RelayProcess local;
+  ASSERT_TRUE(local.start(yaml(fake.base_url(), dead_url, "local"), &err)) << err;
+  auto r1 = local.post_events(event_json("down-1", ts));
+  EXPECT_EQ(r1.status, 202) << r1.body;
+  EXPECT_EQ(count_of(r1.body, "accepted"), 1);
+  auto r2 = local.post_events(event_json("down-1", ts));  // the local store still dedups
+  EXPECT_EQ(r2.status, 202) << r2.body;
+  EXPECT_EQ(count_of(r2.body, "duplicates"), 1);
+  EXPECT_GE(local.metric("capi_relay_dedup_redis_fallbacks_total"), 1);
+  EXPECT_GE(local.metric("capi_relay_dedup_redis_errors_total"), 1);
+
+  RelayProcess reject;
+  ASSERT_TRUE(reject.start(yaml(fake.base_url(), dead_url, "reject"), &err)) << err;
+  auto r3 = reject.post_events(event_json("down-2", ts));
+  EXPECT_EQ(r3.status, 503) << r3.body;
+  EXPECT_EQ(reject.metric("capi_relay_spool_pending_events"), 0);
+  EXPECT_EQ(reject.metric("capi_relay_events_accepted_total"), 0);
+}
+
+}  // namespace
+}  // namespace capi_relay::testing
