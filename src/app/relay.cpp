@@ -3,12 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <simdjson.h>
-
 #include <atomic>
 #include <future>
 #include <memory>
 
+#include "capi_relay/cli/dead_letter_json.hpp"
 #include "capi_relay/common/files.hpp"
 #include "capi_relay/common/json_text.hpp"
 #include "capi_relay/common/log.hpp"
@@ -53,33 +52,13 @@ Result<uint64_t> recover_dedup(Spool& spool, DedupStore& dedup) {
   return n;
 }
 
-// Parses {"ids":[1,2],"reason":"rejected"} (both optional) into a filter.
-Result<DeadLetterFilter> parse_replay_filter(const std::string& body) {
-  DeadLetterFilter f;
-  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return f;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(body).get(doc) || !doc.is_object()) return Error{"body must be a JSON object"};
-  simdjson::dom::array ids;
-  if (!doc["ids"].get(ids)) {
-    for (auto v : ids) {
-      uint64_t id = 0;
-      if (v.get(id)) return Error{"ids must be numbers"};
-      f.ids.push_back(id);
-    }
-  }
-  std::string_view reason;
-  if (!doc["reason"].get(reason)) f.reason = std::string(reason);
-  return f;
-}
-
 // Puts dead letters matching `filter` back on the spool through the writer (bypassing dedup),
 // then removes them from the dead-letter store. Order matters: a crash in between leaves an entry
 // in both places (replayed twice, same eventId) rather than in neither.
 std::pair<int, std::string> replay_dead_letters(DeadLetterStore& store, WritePipeline& pipeline,
                                                 const DeadLetterFilter& filter) {
   auto entries = store.list(filter);
-  if (entries.empty()) return {200, "{\"replayed\":0}"};
+  if (entries.empty()) return {200, replay_response_json(0)};
   auto req = std::make_unique<WriteRequest>();
   req->bypass_dedup = true;
   DeadLetterFilter taken;
@@ -100,7 +79,7 @@ std::pair<int, std::string> replay_dead_letters(DeadLetterStore& store, WritePip
     log::error("dlq", "replayed entries could not be removed", {{"error", removed.error()}});
   }
   log::info("dlq", "dead letters replayed", {{"count", std::to_string(taken.ids.size())}});
-  return {200, "{\"replayed\":" + std::to_string(taken.ids.size()) + "}"};
+  return {200, replay_response_json(taken.ids.size())};
 }
 
 }  // namespace
@@ -153,11 +132,16 @@ int run_relay(const Config& config) {
   auto& spool_max = registry.gauge("capi_relay_spool_max_bytes", "Configured spool.max_bytes.");
   spool_max.set(static_cast<double>(config.spool.max_bytes));
 
-  auto uploader = Uploader::create({config, **spool, **dedup, **dead_letters, m, clock, random});
+  EventLedger ledger;
+  UploaderDeps upload_deps{config, **spool, **dedup, **dead_letters, m, clock, random};
+  upload_deps.on_outcome = [&ledger, &clock](const NormalizedEvent& e, bool uploaded) {
+    ledger.record(e.event_id, e.rule_id,
+                  uploaded ? EventState::kUploaded : EventState::kDeadLettered, clock.now_ms());
+  };
+  auto uploader = Uploader::create(upload_deps);
   WritePipeline pipeline(**spool, **dedup, m, clock, config.spool.fsync, kWriteQueueCapacity,
                          [&uploader] { uploader->notify(); });
 
-  EventLedger ledger;
   std::atomic<bool> shutting_down{false};
   auto refresh_gauges = [&] {
     auto st = (*spool)->stats();
@@ -217,13 +201,17 @@ int run_relay(const Config& config) {
   };
 
   hooks.replay_dead_letters = [&](const std::string& body) -> std::pair<int, std::string> {
-    auto filter = parse_replay_filter(body);
+    auto filter = parse_replay_request(body);
     if (!filter) return {400, "{\"error\":" + json_string(filter.error()) + "}"};
     auto r = replay_dead_letters(**dead_letters, pipeline, *filter);
     if (r.first == 200) uploader->notify();
     return r;
   };
 
+  hooks.dead_letters_json = [&] {
+    auto entries = (*dead_letters)->list();
+    return dead_letters_response_json(entries);
+  };
   hooks.event_status = [&](const std::string& id) { return ledger.describe(id); };
 
   IngestServer server(config, pipeline, m, clock, ledger, hooks);
@@ -243,9 +231,18 @@ int run_relay(const Config& config) {
              {"dry_run", config.linkedin.dry_run ? "true" : "false"}});
 
   // Main thread: wait for signals.
+  int64_t next_expiry = clock.steady_ms();
   for (;;) {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    if (clock.steady_ms() >= next_expiry) {
+      // Dead letters older than spool.dead_letter_retention are deleted.
+      if (uint64_t n = (*dead_letters)->expire(); n > 0)
+        log::info("dlq", "expired dead letters deleted", {{"count", std::to_string(n)}});
+      next_expiry = clock.steady_ms() + 60'000;
+    }
+    struct timespec wait{1, 0};
+    siginfo_t info;
+    int sig = sigtimedwait(&signals, &info, &wait);
+    if (sig < 0) continue;  // timeout (or EINTR): housekeeping above
     if (sig == SIGHUP) {
       log::info("relay", "SIGHUP: re-reading the token file and retrying uploads");
       uploader->recheck();

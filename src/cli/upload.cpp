@@ -481,8 +481,8 @@ bool ViaUpload::send_range(const std::string& file, const Chunk& chunk, size_t f
       return false;
     }
     uint64_t accepted = 0, duplicates = 0;
-    (void)doc["accepted"].get_uint64().get(accepted);
-    (void)doc["duplicates"].get_uint64().get(duplicates);
+    if (doc["accepted"].get_uint64().get(accepted) != simdjson::SUCCESS) accepted = 0;
+    if (doc["duplicates"].get_uint64().get(duplicates) != simdjson::SUCCESS) duplicates = 0;
     tally_.accepted += accepted;
     tally_.duplicates += duplicates;
     for (simdjson::dom::element e : rejected) {

@@ -17,8 +17,10 @@ constexpr std::string_view kRejectReasons[] = {
 constexpr std::string_view kDeadLetterReasons[] = {"rejected", "expired"};
 constexpr std::string_view kIdentifierTypes[] = {"email", "li_fat_id", "acxiom",    "moat",
                                                  "external_id", "ip", "names_only"};
-constexpr std::string_view kRetryCauses[] = {"status_429", "status_5xx",  "timeout",
-                                             "connect_error", "tls_error", "partial"};
+// The causes the uploader reports (src/upload/uploader.cpp).
+constexpr std::string_view kRetryCauses[] = {"429",       "5xx",         "408",
+                                             "timeout",   "connect_error", "tls_error",
+                                             "element_status", "partial_reject", "token_refresh"};
 
 template <class M, size_t N>
 Family<M>& prepopulate(Family<M>& f, const std::string_view (&values)[N]) {

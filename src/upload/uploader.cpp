@@ -68,6 +68,7 @@ class UploaderImpl final : public Uploader {
         dead_letters_(deps.dead_letters),
         metrics_(deps.metrics),
         clock_(deps.clock),
+        on_outcome_(deps.on_outcome),
         backoff_(li_.retry.initial_backoff.count(), li_.retry.max_backoff.count(), deps.random),
         limiter_(li_.rate_limit.per_minute, li_.rate_limit.per_day, deps.clock),
         batch_max_(std::clamp<unsigned>(li_.batch_max_events, 1, 5000)),
@@ -590,6 +591,7 @@ class UploaderImpl final : public Uploader {
     std::vector<DeadLetter> dead;
     std::vector<RecordId> dead_ids;
     std::vector<uint64_t> dead_keys;
+    std::vector<size_t> dead_index;
     Batch keep;
     const int64_t now_ms = clock_.now_ms();
     for (size_t i = 0; i < b.size(); ++i) {
@@ -598,6 +600,7 @@ class UploaderImpl final : public Uploader {
         case ElementAction::kDone:
           done_ids.push_back(b.meta[i].id);
           count_identifiers(b.events[i]);
+          if (on_outcome_) on_outcome_(b.events[i], true);
           break;
         case ElementAction::kDeadLetter: {
           DeadLetter d;
@@ -609,6 +612,7 @@ class UploaderImpl final : public Uploader {
           dead.push_back(std::move(d));
           dead_ids.push_back(b.meta[i].id);
           dead_keys.push_back(b.meta[i].fingerprint);
+          dead_index.push_back(i);
           break;
         }
         case ElementAction::kRetry:
@@ -632,6 +636,8 @@ class UploaderImpl final : public Uploader {
         complete_ids(dead_ids);
         dedup_.release(dead_keys);
         (reason == "expired" ? dead_expired_ : dead_rejected_).inc(dead.size());
+        if (on_outcome_)
+          for (size_t i : dead_index) on_outcome_(b.events[i], false);
       }
     }
     b.events = std::move(keep.events);
@@ -736,6 +742,7 @@ class UploaderImpl final : public Uploader {
   DeadLetterStore& dead_letters_;
   metrics::RelayMetrics& metrics_;
   Clock& clock_;
+  std::function<void(const NormalizedEvent&, bool)> on_outcome_;
 
   // Loop thread only.
   Backoff backoff_;

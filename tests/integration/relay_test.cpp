@@ -440,3 +440,72 @@ TEST(Relay, FiveThousandMixedEventsWithRestartArriveExactlyOnce) {
 
 }  // namespace
 }  // namespace capi_relay::testing
+
+namespace capi_relay::testing {
+namespace {
+
+// LinkedIn refuses one element by index: it is dead-lettered with LinkedIn's message, the others
+// are uploaded; the dead letter can be listed and replayed through the admin endpoints, and
+// GET /v1/events/{eventId} tells each event's fate.
+TEST(Relay, RefusedElementIsDeadLetteredListedAndReplayed) {
+  FakeLinkedIn fake;
+  std::atomic<bool> refuse{true};
+  fake.set_responder([&](const FakeRequest& req) {
+    if (refuse && req.body.find("\"eventId\":\"bad-1\"") != std::string::npos) {
+      // Find bad-1's index in the batch.
+      size_t idx = 0;
+      std::regex re("\"eventId\":\"([^\"]*)\"");
+      for (std::sregex_iterator it(req.body.begin(), req.body.end(), re), end; it != end; ++it, ++idx)
+        if ((*it)[1] == "bad-1") break;
+      FakeResponse r;
+      r.status = 422;
+      r.body = "{\"status\":422,\"message\":\"Index: " + std::to_string(idx) +
+               ", ERROR :: /user/userIds/0/idValue :: invalid value\\n\"}";
+      return r;
+    }
+    return FakeLinkedIn::accept_all(req);
+  });
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
+  const int64_t ts = now_ms() - 1000;
+  std::string nd = event_json("ok-1", "a@example.com", ts) + "\n" +
+                   event_json("bad-1", "b@example.com", ts) + "\n" +
+                   event_json("ok-2", "c@example.com", ts) + "\n";
+  ASSERT_EQ(relay.post_events(nd, "application/x-ndjson").status, 202);
+  ASSERT_TRUE(eventually([&] {
+    return relay.metric("capi_relay_events_dead_lettered_total{reason=\"rejected\"}") == 1 &&
+           relay.metric("capi_relay_events_uploaded_total") == 2;
+  }, 15000)) << relay.admin_get("/metrics").body;
+
+  auto list = relay.admin_get("/v1/dead-letters");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("bad-1"), std::string::npos) << list.body;
+  EXPECT_NE(list.body.find("invalid value"), std::string::npos) << list.body;
+  EXPECT_NE(list.body.find("422"), std::string::npos) << list.body;
+
+  auto bad = relay.admin_get("/v1/events/bad-1");
+  EXPECT_EQ(bad.status, 200);
+  EXPECT_NE(bad.body.find("\"state\":\"dead_lettered\""), std::string::npos) << bad.body;
+  auto good = relay.admin_get("/v1/events/ok-1");
+  EXPECT_NE(good.body.find("\"state\":\"uploaded\""), std::string::npos) << good.body;
+  EXPECT_EQ(relay.admin_get("/v1/events/never-seen").status, 404);
+
+  // The dead-lettered key was released: a corrected resend is accepted.
+  auto resend = relay.post_events(event_json("bad-1", "b2@example.com", ts));
+  EXPECT_EQ(resend.body, "{\"accepted\":1,\"duplicates\":0,\"rejected\":[]}");
+
+  // LinkedIn is fixed; replaying the dead letter uploads it.
+  refuse = false;
+  auto replay = http_request(relay.admin_port(), "POST", "/v1/dead-letters/replay",
+                             "{\"reason\":\"rejected\"}", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.body, "{\"replayed\":1}");
+  ASSERT_TRUE(eventually([&] { return relay.metric("capi_relay_events_uploaded_total") == 4; },
+                         15000));
+  EXPECT_EQ(relay.admin_get("/v1/dead-letters").body.find("bad-1"), std::string::npos);
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+}  // namespace
+}  // namespace capi_relay::testing

@@ -9,12 +9,14 @@
 // dedup key. Runs on its own thread with its own io_context; every public method is thread-safe.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "capi_relay/common/clock.hpp"
 #include "capi_relay/config/config.hpp"
 #include "capi_relay/dedup/dedup_store.hpp"
+#include "capi_relay/event/event.hpp"
 #include "capi_relay/metrics/relay_metrics.hpp"
 #include "capi_relay/spool/dead_letters.hpp"
 #include "capi_relay/spool/spool.hpp"
@@ -40,6 +42,9 @@ struct UploaderDeps {
   metrics::RelayMetrics& metrics;
   Clock& clock;
   RandomSource& random;
+  // Optional: told the final outcome of each event (true: uploaded, false: dead-lettered), on the
+  // uploader's thread (GET /v1/events/{eventId} keeps track with it).
+  std::function<void(const NormalizedEvent&, bool uploaded)> on_outcome = {};
 };
 
 class Uploader {

@@ -73,7 +73,8 @@ TEST(RelayMetricsTest, FixedLabelValuesExistFromStart) {
         << type;
   }
   for (const char* cause :
-       {"status_429", "status_5xx", "timeout", "connect_error", "tls_error", "partial"}) {
+       {"429", "5xx", "408", "timeout", "connect_error", "tls_error", "element_status",
+        "partial_reject", "token_refresh"}) {
     EXPECT_TRUE(has_line_starting(
         text, std::string("capi_relay_upload_retry_causes_total{cause=\"") + cause + "\"} 0\n"))
         << cause;

@@ -1,0 +1,78 @@
+// fdatasync latency of the file system the spool lives on: append 270 bytes (a typical hashed
+// event record) with write(), then fdatasync(), as the writer does for a commit group of one
+// request with spool.fsync: batch. The file is in a temp dir under the build directory (the
+// executable's ../fsync-bench.<pid>; override with CAPI_RELAY_FSYNC_DIR) so it measures the real
+// disk, not /tmp (often tmpfs). Reports mean time per append+fdatasync plus p50/p99 (us) as
+// counters. Group-commit arithmetic: with 64 concurrent clients and a sync of L seconds, requests
+// arriving during one sync share the next one, so the relay's request rate is at most
+// 64 / (L + cpu time per group) and a group holds up to 64 requests (bench/load.sh prints both).
+// Run:
+//   build/bin/fsync_bench --benchmark_min_time=2
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr size_t kRecordBytes = 270;
+constexpr off_t kRewindBytes = 16 << 20;  // start over at 16 MiB (the spool's segment size)
+
+std::filesystem::path bench_dir() {
+  if (const char* d = std::getenv("CAPI_RELAY_FSYNC_DIR"); d != nullptr && *d != '\0') return d;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  auto base = ec ? std::filesystem::current_path() : exe.parent_path().parent_path();
+  return base / ("fsync-bench." + std::to_string(getpid()));
+}
+
+void BM_AppendFdatasync(benchmark::State& state) {
+  const auto dir = bench_dir();
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "segment.log";
+  int fd = ::open(file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    state.SkipWithError("cannot create the bench file");
+    return;
+  }
+  const std::string record(kRecordBytes, 'r');
+  std::vector<double> us;
+  us.reserve(1 << 16);
+  off_t size = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size()) ||
+        ::fdatasync(fd) != 0) {
+      state.SkipWithError("write or fdatasync failed");
+      break;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    size += static_cast<off_t>(record.size());
+    if (size >= kRewindBytes) {
+      state.PauseTiming();
+      (void)::ftruncate(fd, 0);
+      (void)::lseek(fd, 0, SEEK_SET);
+      size = 0;
+      state.ResumeTiming();
+    }
+  }
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+  if (us.empty()) return;
+  std::sort(us.begin(), us.end());
+  state.counters["p50_us"] = us[us.size() / 2];
+  state.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  state.counters["max_us"] = us.back();
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kRecordBytes);
+}
+BENCHMARK(BM_AppendFdatasync)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
