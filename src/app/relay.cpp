@@ -11,7 +11,7 @@
 #include "capi_relay/common/files.hpp"
 #include "capi_relay/common/json_text.hpp"
 #include "capi_relay/common/log.hpp"
-#include "capi_relay/dedup/local_dedup.hpp"
+#include "capi_relay/dedup/open_dedup.hpp"
 #include "capi_relay/event/record.hpp"
 #include "capi_relay/ingest/server.hpp"
 #include "capi_relay/ingest/write_pipeline.hpp"
@@ -115,7 +115,9 @@ int run_relay(const Config& config) {
     log::error("relay", "cannot open dead-letter store", {{"error", dead_letters.error()}});
     return 1;
   }
-  auto dedup = open_local_dedup({dir / "dedup", config.dedup.window.count()}, clock);
+  metrics::Registry registry;
+  metrics::RelayMetrics m(registry);
+  auto dedup = open_dedup(config, clock, random, &m);
   if (!dedup) {
     log::error("relay", "cannot open dedup state", {{"error", dedup.error()}});
     return 1;
@@ -126,8 +128,6 @@ int run_relay(const Config& config) {
     return 1;
   }
 
-  metrics::Registry registry;
-  metrics::RelayMetrics m(registry);
   m.spool_truncated_records.inc((*spool)->truncated_records());
   auto& spool_max = registry.gauge("capi_relay_spool_max_bytes", "Configured spool.max_bytes.");
   spool_max.set(static_cast<double>(config.spool.max_bytes));

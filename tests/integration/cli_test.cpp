@@ -1,7 +1,10 @@
 // The management commands through the real binary: `upload` of a large CSV against the fake
 // LinkedIn (exit code, file:line rejections, exactly-once delivery, re-run sends nothing),
 // `upload` refused / sent --via while a relay runs, and `dlq list|replay` on the files.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,7 +117,7 @@ TEST(CliUpload, LargeCsvWithBadRowsIsUploadedExactlyOnceAndARerunSendsNothing) {
   std::set<std::string> good_ids;
   {
     std::ofstream csv(dir / "orders.csv", std::ios::binary);
-    csv << "\xEF\xBB\xBF" "eventId,event,timestamp,email,amount,currency,firstName\r\n";
+    csv << "\xEF\xBB\xBF" "eventId,event,timestamp,email,amount,currency,firstName,lastName\r\n";
     for (int i = 0; i < kRows; ++i) {
       const std::string id = "ord-" + std::to_string(i);
       std::string email = "buyer" + std::to_string(i) + "@example.com";
@@ -133,7 +136,7 @@ TEST(CliUpload, LargeCsvWithBadRowsIsUploadedExactlyOnceAndARerunSendsNothing) {
       // A quoted name with a comma and an escaped quote on some rows.
       const std::string name = i % 3 == 0 ? "\"Ann, \"\"the\"\" buyer\"" : "Bob";
       csv << id << ",purchase," << stamp << "," << email << ",19.99," << currency << "," << name
-          << "\r\n";
+          << ",Smith\r\n";
     }
   }
   ASSERT_EQ(bad_lines.size(), 50u);
@@ -212,31 +215,77 @@ TEST(CliUpload, RefusedWhileARelayRunsAndSentThroughItWithVia) {
   EXPECT_EQ(relay.stop(), 0);
 }
 
+// Three dead letters (ids 1..3): two rejected with 422, one expired.
+void seed_dead_letters(const fs::path& data_dir) {
+  auto store = DeadLetterStore::open(data_dir / "dead-letters", 30ll * 86400 * 1000,
+                                     SystemClock::instance());
+  ASSERT_TRUE(store.ok()) << store.error();
+  std::vector<DeadLetter> entries;
+  for (int i = 0; i < 3; ++i) {
+    NormalizedEvent e;
+    e.rule_id = 123;
+    e.happened_at_ms = now_ms() - 1000;
+    e.received_at_ms = now_ms() - 1000;
+    e.event_id = "dl-" + std::to_string(i);
+    e.email_sha256 = std::string(64, 'b');
+    DeadLetter d;
+    d.reason = i == 2 ? "expired" : "rejected";
+    d.http_status = i == 2 ? 0 : 422;
+    d.message = i == 2 ? "" : "ERROR :: /user/userIds :: invalid";
+    d.dead_lettered_at_ms = now_ms();
+    encode_record(e, d.payload);
+    entries.push_back(std::move(d));
+  }
+  ASSERT_TRUE((*store)->add(entries).ok());
+}
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(CliDlq, ListAndReplayGoThroughARunningRelaysAdminListener) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  seed_dead_letters(relay.dir() / "data");
+  const std::string admin = "127.0.0.1:" + std::to_string(free_port());
+  std::string yaml = cli_yaml(fake.base_url());
+  yaml.replace(yaml.find("admin:\n  listen: 127.0.0.1:0"), 28, "admin:\n  listen: " + admin);
+  std::string err;
+  ASSERT_TRUE(relay.start(yaml, &err)) << err;
+  { std::ofstream(relay.dir() / "cli.yaml") << yaml; }
+  CliRun list = run_cli(relay.dir(), {"dlq", "list", "-c", "cli.yaml", "--json"});
+  ASSERT_EQ(list.rc, 0) << list.err;
+  EXPECT_NE(list.out.find("{\"id\":1,\"eventId\":\"dl-0\",\"rule\":\"urn:lla:llaPartnerConversion:123\""),
+            std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("\"eventId\":\"dl-2\""), std::string::npos);
+  CliRun replay = run_cli(relay.dir(), {"dlq", "replay", "-c", "cli.yaml", "--reason", "rejected"});
+  EXPECT_EQ(replay.rc, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed 2 events"), std::string::npos) << replay.out;
+  // Replayed events are uploaded by the relay.
+  EXPECT_TRUE(eventually([&] {
+    auto ids = received_event_ids(fake);
+    return ids.count("dl-0") == 1 && ids.count("dl-1") == 1;
+  }, 15000));
+  CliRun after = run_cli(relay.dir(), {"dlq", "list", "-c", "cli.yaml"});
+  EXPECT_EQ(after.rc, 0);
+  EXPECT_EQ(after.out.find("dl-0"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("dl-2"), std::string::npos) << after.out;
+  EXPECT_EQ(relay.stop(), 0);
+}
+
 TEST(CliDlq, ListAndReplayWorkOnTheFilesWhenNoRelayRuns) {
   const fs::path dir = temp_dir();
   { std::ofstream(dir / "cli.yaml") << cli_yaml("http://127.0.0.1:9"); }
-  {
-    auto store = DeadLetterStore::open(dir / "data" / "dead-letters", 30ll * 86400 * 1000,
-                                       SystemClock::instance());
-    ASSERT_TRUE(store.ok()) << store.error();
-    std::vector<DeadLetter> entries;
-    for (int i = 0; i < 3; ++i) {
-      NormalizedEvent e;
-      e.rule_id = 123;
-      e.happened_at_ms = now_ms() - 1000;
-      e.received_at_ms = now_ms() - 1000;
-      e.event_id = "dl-" + std::to_string(i);
-      e.email_sha256 = std::string(64, 'b');
-      DeadLetter d;
-      d.reason = i == 2 ? "expired" : "rejected";
-      d.http_status = i == 2 ? 0 : 422;
-      d.message = i == 2 ? "" : "ERROR :: /user/userIds :: invalid";
-      d.dead_lettered_at_ms = now_ms();
-      encode_record(e, d.payload);
-      entries.push_back(std::move(d));
-    }
-    ASSERT_TRUE((*store)->add(entries).ok());
-  }
+  seed_dead_letters(dir / "data");
   CliRun list = run_cli(dir, {"dlq", "list", "-c", "cli.yaml"});
   ASSERT_EQ(list.rc, 0) << list.err;
   EXPECT_NE(list.out.find("ID  EVENT ID  RULE"), std::string::npos) << list.out;
