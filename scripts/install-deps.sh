@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages capi-relay needs to build, test and demo; installs only what is
-# missing, so a second run is quick. Usage: scripts/install-deps.sh [build|test|demo]
+# missing, so a second run is quick. Usage: scripts/install-deps.sh [build|test|demo|bench]
 set -euo pipefail
 what=${1:-test}
 pkgs=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev
       libsimdjson-dev libyaml-cpp-dev curl ca-certificates)
 case "$what" in
-  test) pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev prometheus) ;;
+  test) pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev prometheus redis-server) ;;
+  bench) pkgs+=(libbenchmark-dev wrk nginx-light) ;;  # bench/load.sh
   demo) ;;
   build) ;;
 esac

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <unordered_map>
 
 #include "capi_relay/common/json_text.hpp"
 
@@ -38,6 +39,23 @@ std::string timestamp() {
                 static_cast<int>(ms % 1000));
   return buf;
 }
+
+// Repeated warnings and errors (same component and message) are rate-limited: at most
+// kBurst lines per kWindowMs each; the next line after a window says how many were suppressed.
+constexpr int kBurst = 10;
+constexpr int64_t kWindowMs = 60'000;
+struct RepeatState {
+  int64_t window_start = 0;
+  int count = 0;
+  uint64_t suppressed = 0;
+};
+std::unordered_map<std::string, RepeatState> g_repeats;  // guarded by g_mu
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 void configure(Level level, Format format) {
@@ -84,6 +102,34 @@ void write(Level level, std::string_view component, std::string_view message,
     line.push_back('\n');
   }
   std::lock_guard lock(g_mu);
+  if (level >= Level::kWarn) {
+    std::string key;
+    key.reserve(component.size() + message.size() + 1);
+    key.append(component).push_back('\0');
+    key.append(message);
+    if (g_repeats.size() > 4096) g_repeats.clear();  // bounded: messages are fixed strings
+    RepeatState& st = g_repeats[key];
+    const int64_t now = steady_ms();
+    if (now - st.window_start >= kWindowMs) {
+      if (st.suppressed > 0) {
+        std::string note = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) +
+                           "\",\"component\":" + json_string(component) +
+                           ",\"msg\":\"repeated messages suppressed\",\"message\":" +
+                           json_string(message) + ",\"suppressed\":\"" +
+                           std::to_string(st.suppressed) + "\"}\n";
+        if (g_format.load() == Format::kText)
+          note = timestamp() + " " + level_name(level) + " " + std::string(component) + ": " +
+                 std::to_string(st.suppressed) + " repeats of \"" + std::string(message) +
+                 "\" suppressed\n";
+        std::fwrite(note.data(), 1, note.size(), stderr);
+      }
+      st = RepeatState{now, 0, 0};
+    }
+    if (++st.count > kBurst) {
+      ++st.suppressed;
+      return;
+    }
+  }
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

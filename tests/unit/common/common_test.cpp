@@ -49,3 +49,59 @@ TEST(Files, AtomicWriteIsPrivateAndLockIsExclusive) {
 
 }  // namespace
 }  // namespace capi_relay
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "capi_relay/common/log.hpp"
+
+namespace capi_relay {
+namespace {
+
+// Captures what the logger writes to stderr while `fn` runs.
+template <class Fn>
+std::string capture_stderr(Fn fn) {
+  char path[] = "/tmp/capi-log-XXXXXX";
+  int fd = mkstemp(path);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  fn();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  unlink(path);
+  return ss.str();
+}
+
+TEST(Log, JsonLinesAndRepeatedWarningsAreRateLimited) {
+  log::configure(log::Level::kInfo, log::Format::kJson);
+  std::string out = capture_stderr([] {
+    log::debug("test", "hidden");
+    log::info("test", "hello", {{"count", "3"}, {"quote", "a\"b"}});
+    for (int i = 0; i < 25; ++i) log::warn("test", "upstream refused", {{"status", "503"}});
+  });
+  std::istringstream in(out);
+  std::string line;
+  int lines = 0, refused = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_EQ(line.front(), '{');
+    EXPECT_EQ(line.back(), '}');
+    if (line.find("upstream refused") != std::string::npos) ++refused;
+  }
+  EXPECT_EQ(out.find("hidden"), std::string::npos);
+  EXPECT_NE(out.find("\"msg\":\"hello\",\"count\":\"3\",\"quote\":\"a\\\"b\""), std::string::npos) << out;
+  EXPECT_EQ(refused, 10);  // the burst; the other 15 are suppressed within the window
+  EXPECT_EQ(lines, 11);
+}
+
+}  // namespace
+}  // namespace capi_relay
