@@ -3,6 +3,7 @@
 // loads without errors keeps the invariants the rest of the relay relies on.
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "capi_relay/common/log.hpp"
@@ -18,6 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   if (size > 64 * 1024) return 0;  // a config file is small; longer inputs only slow the fuzzer
   std::string yaml(reinterpret_cast<const char*>(data), size);
+  // Debug aid for out-of-memory/hang findings (libFuzzer cannot always save those inputs):
+  // CAPI_RELAY_FUZZ_LAST_INPUT=path keeps the input being run in that file.
+  static const char* last_input = std::getenv("CAPI_RELAY_FUZZ_LAST_INPUT");
+  if (last_input) std::ofstream(last_input, std::ios::binary | std::ios::trunc) << yaml;
   ConfigLoad load = load_config_string(yaml, "/nonexistent-fuzz-base");
   for (const auto& e : load.errors)
     if (e.path.empty() && e.line == 0 && e.message.empty()) std::abort();

@@ -19,6 +19,7 @@
 #include "capi_relay/config/config.hpp"
 #include "capi_relay/dedup/local_dedup.hpp"
 #include "capi_relay/dedup/open_dedup.hpp"
+#include "capi_relay/dedup/shared_rate_budget.hpp"
 #include "capi_relay/metrics/registry.hpp"
 
 namespace capi_relay {
@@ -405,6 +406,38 @@ TEST_F(RedisDedupTest, OpenDedupChoosesTheBackendFromTheConfig) {
   EXPECT_TRUE(open_dedup(c, clock_, random, nullptr).ok());
   c.dedup.redis_url = "nope";
   EXPECT_FALSE(open_dedup(c, clock_, random, nullptr).ok());
+}
+
+TEST_F(RedisDedupTest, SharedRateBudgetIsOneBudgetForEveryRelay) {
+  clock_.set_now_ms(1764320000000 - 1764320000000 % 86'400'000 + 3'600'000 + 5'000);  // 01:00:05 UTC
+  SharedRateBudgetOptions o;
+  o.url = server_->url();
+  o.per_minute = 3;
+  o.per_day = 5;
+  auto a = open_shared_rate_budget(o, clock_);
+  auto b = open_shared_rate_budget(o, clock_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto take = [](SharedRateBudget& s) {
+    auto r = s.try_acquire();
+    EXPECT_TRUE(r.ok()) << r.error();
+    return r.ok() ? *r : -1;
+  };
+  EXPECT_EQ(take(**a), 0);
+  EXPECT_EQ(take(**b), 0);
+  EXPECT_EQ(take(**a), 0);
+  EXPECT_EQ(take(**b), 55'000);  // the minute's 3 are used, by both relays together
+  EXPECT_EQ(take(**a), 55'000);
+  clock_.advance_ms(55'000);      // next minute
+  EXPECT_EQ(take(**b), 0);
+  EXPECT_EQ(take(**a), 0);
+  EXPECT_EQ(take(**a), 23ll * 3600 * 1000 - 60'000);  // the day's 5 are used: wait for 00:00 UTC
+  clock_.advance_ms(23ll * 3600 * 1000 - 60'000);
+  EXPECT_EQ(take(**a), 0);
+  // Redis gone: an error (the uploader falls back to its local limiter), no retry for a while.
+  server_->stop();
+  auto down = (*a)->try_acquire();
+  EXPECT_FALSE(down.ok());
+  EXPECT_FALSE((*a)->try_acquire().ok());
 }
 
 }  // namespace
