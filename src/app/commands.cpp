@@ -78,13 +78,7 @@ ConfigLoad load(const Args& a) {
   return a.config ? load_config_file(*a.config) : default_config();
 }
 
-void configure_logging(const Config& c) {
-  log::Level level = log::Level::kInfo;
-  if (c.log.level == "debug") level = log::Level::kDebug;
-  if (c.log.level == "warn") level = log::Level::kWarn;
-  if (c.log.level == "error") level = log::Level::kError;
-  log::configure(level, c.log.format == "text" ? log::Format::kText : log::Format::kJson);
-}
+void configure_logging(const Config& c) { log::configure(c.log.level, c.log.format); }
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 
 #include "capi_relay/cli/dead_letter_json.hpp"
 #include "capi_relay/common/files.hpp"
+#include "capi_relay/config/check_config.hpp"
 #include "capi_relay/common/json_text.hpp"
 #include "capi_relay/common/log.hpp"
 #include "capi_relay/dedup/open_dedup.hpp"
@@ -80,6 +81,46 @@ std::pair<int, std::string> replay_dead_letters(DeadLetterStore& store, WritePip
   }
   log::info("dlq", "dead letters replayed", {{"count", std::to_string(taken.ids.size())}});
   return {200, replay_response_json(taken.ids.size())};
+}
+
+// SIGHUP: re-reads the config file. The event rules (conversions), ingest keys, CORS origins and
+// log level apply at once; everything else (listeners, spool, dedup, LinkedIn settings) needs a
+// restart, and the log says so. An invalid file changes nothing.
+void reload_config(const Config& running, IngestServer& server) {
+  if (running.source.empty()) return;  // embedded default: nothing to re-read
+  auto loaded = load_config_file(running.source);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors)
+      log::error("config", "reload refused: invalid config",
+                 {{"error", format_config_error(e, running.source)}});
+    return;
+  }
+  const Config& c = loaded.config;
+  server.reload(c);
+  log::configure(c.log.level, c.log.format);
+  std::string restart;
+  auto differs = [&](bool changed, const char* section) {
+    if (changed) restart += (restart.empty() ? "" : ", ") + std::string(section);
+  };
+  differs(c.server.listen != running.server.listen || c.admin.listen != running.admin.listen ||
+              c.server.max_body_bytes != running.server.max_body_bytes ||
+              c.server.io_threads != running.server.io_threads,
+          "server");
+  differs(c.spool.dir != running.spool.dir || c.spool.max_bytes != running.spool.max_bytes ||
+              c.spool.fsync != running.spool.fsync,
+          "spool");
+  differs(c.dedup.backend != running.dedup.backend || c.dedup.window != running.dedup.window,
+          "dedup");
+  differs(c.linkedin.api_base != running.linkedin.api_base ||
+              c.linkedin.version != running.linkedin.version ||
+              c.linkedin.dry_run != running.linkedin.dry_run ||
+              c.linkedin.batch_max_events != running.linkedin.batch_max_events,
+          "linkedin");
+  log::info("config", "reloaded: conversions, ingest keys, CORS origins and log level apply now",
+            {{"rules", std::to_string(c.conversions.size())}});
+  if (!restart.empty())
+    log::warn("config", "changed settings that apply only after a restart",
+              {{"sections", restart}});
 }
 
 }  // namespace
@@ -244,6 +285,7 @@ int run_relay(const Config& config) {
     int sig = sigtimedwait(&signals, &info, &wait);
     if (sig < 0) continue;  // timeout (or EINTR): housekeeping above
     if (sig == SIGHUP) {
+      reload_config(config, server);
       log::info("relay", "SIGHUP: re-reading the token file and retrying uploads");
       uploader->recheck();
       continue;

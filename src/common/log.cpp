@@ -63,6 +63,14 @@ void configure(Level level, Format format) {
   g_format = format;
 }
 
+void configure(std::string_view level, std::string_view format) {
+  Level l = Level::kInfo;
+  if (level == "debug") l = Level::kDebug;
+  if (level == "warn") l = Level::kWarn;
+  if (level == "error") l = Level::kError;
+  configure(l, format == "text" ? Format::kText : Format::kJson);
+}
+
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
 void write(Level level, std::string_view component, std::string_view message,

@@ -138,6 +138,51 @@ Result<tcp::endpoint> parse_endpoint(const std::string& text) {
 
 // ---------------------------------------------------------------------------------------------
 
+// What SIGHUP may change while the relay runs: the event rules, ingest keys and CORS origins.
+// Immutable once built; sessions take a snapshot per request.
+struct IngestPolicy {
+  IngestPolicy(const Config& c, uint64_t gen)
+      : rules(EventRules::from_config(c)),
+        ingest_keys(c.server.ingest_keys),
+        cors_origins(c.server.cors_origins),
+        cors_any(std::find(cors_origins.begin(), cors_origins.end(), "*") != cors_origins.end()),
+        generation(gen) {}
+
+  EventRules rules;
+  std::vector<std::string> ingest_keys;
+  std::vector<std::string> cors_origins;
+  bool cors_any;
+  uint64_t generation;
+
+  bool listed(std::string_view origin) const {
+    return std::find(cors_origins.begin(), cors_origins.end(), origin) != cors_origins.end();
+  }
+  // Origin check for CORS: true when allowed (or no Origin header / no restriction).
+  bool origin_allowed(std::string_view origin) const {
+    if (origin.empty() || cors_origins.empty() || cors_any) return true;
+    return listed(origin);
+  }
+  // Whether to send Access-Control-Allow-Origin for this origin.
+  bool cors_listed(std::string_view origin) const {
+    if (origin.empty() || cors_origins.empty()) return false;
+    return cors_any || listed(origin);
+  }
+  bool key_ok(std::string_view authorization, std::string_view target) const {
+    if (ingest_keys.empty()) return true;
+    std::string presented;
+    auto auth = trim(authorization);
+    if (auth.size() > 7 && iequals(auth.substr(0, 7), "Bearer ")) {
+      presented = std::string(trim(auth.substr(7)));
+    } else if (auto q = query_param(target, "key")) {
+      presented = *q;
+    }
+    if (presented.empty()) return false;
+    bool match = false;
+    for (const auto& k : ingest_keys) match |= constant_time_equal(presented, k);  // no early exit
+    return match;
+  }
+};
+
 struct IngestServer::Impl {
   Impl(const Config& c, WritePipeline& p, metrics::RelayMetrics& m, Clock& clk, EventLedger& l,
        AdminHooks h)
@@ -147,22 +192,19 @@ struct IngestServer::Impl {
         clock(clk),
         ledger(l),
         hooks(std::move(h)),
-        rules(EventRules::from_config(c)),
-        cors_any(std::find(c.server.cors_origins.begin(), c.server.cors_origins.end(), "*") !=
-                 c.server.cors_origins.end()) {
+        policy(std::make_shared<const IngestPolicy>(c, 1)) {
     unsigned n = c.server.io_threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     threads_wanted = n;
   }
 
-  const Config& config;
+  const Config& config;  // listeners, limits and timeouts: fixed for the process's lifetime
   WritePipeline& pipeline;
   metrics::RelayMetrics& metrics;
   Clock& clock;
   EventLedger& ledger;
   AdminHooks hooks;
-  EventRules rules;
-  bool cors_any;
+  std::atomic<std::shared_ptr<const IngestPolicy>> policy;
   unsigned threads_wanted = 1;
 
   asio::io_context io;
@@ -173,45 +215,18 @@ struct IngestServer::Impl {
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
 
-  // One parser per I/O thread (it owns simdjson state and scratch buffers).
-  EventParser& thread_parser() {
+  // One parser per I/O thread (it owns simdjson state and scratch buffers), rebuilt when the
+  // policy's rules change.
+  EventParser& thread_parser(const IngestPolicy& p) {
     thread_local std::unique_ptr<EventParser> parser;
     thread_local const Impl* owner = nullptr;
-    if (!parser || owner != this) {
-      parser = std::make_unique<EventParser>(rules);
+    thread_local uint64_t generation = 0;
+    if (!parser || owner != this || generation != p.generation) {
+      parser = std::make_unique<EventParser>(p.rules);
       owner = this;
+      generation = p.generation;
     }
     return *parser;
-  }
-
-  // Origin check for CORS: true when allowed (or no Origin header / no restriction).
-  bool origin_allowed(std::string_view origin) const {
-    if (origin.empty() || config.server.cors_origins.empty() || cors_any) return true;
-    return std::find(config.server.cors_origins.begin(), config.server.cors_origins.end(),
-                     origin) != config.server.cors_origins.end();
-  }
-  // Whether to send Access-Control-Allow-Origin for this origin.
-  bool cors_listed(std::string_view origin) const {
-    if (origin.empty() || config.server.cors_origins.empty()) return false;
-    return cors_any || std::find(config.server.cors_origins.begin(),
-                                 config.server.cors_origins.end(),
-                                 origin) != config.server.cors_origins.end();
-  }
-
-  bool key_ok(std::string_view authorization, std::string_view target) const {
-    const auto& keys = config.server.ingest_keys;
-    if (keys.empty()) return true;
-    std::string presented;
-    auto auth = trim(authorization);
-    if (auth.size() > 7 && iequals(auth.substr(0, 7), "Bearer ")) {
-      presented = std::string(trim(auth.substr(7)));
-    } else if (auto q = query_param(target, "key")) {
-      presented = *q;
-    }
-    if (presented.empty()) return false;
-    bool match = false;
-    for (const auto& k : keys) match |= constant_time_equal(presented, k);  // no early exit
-    return match;
   }
 
   void accept(size_t which);
@@ -253,6 +268,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_header() {
+    origin_.clear();
+    policy_.reset();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     // No body limit while reading the head: the size check (413) comes after the origin and
@@ -280,14 +297,15 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool is_events = path == "/v1/events";
 
     if (serves_ingest_ && is_events) {
+      policy_ = server_.policy.load();
       origin_ = std::string(req[http::field::origin]);
       if (req.method() == http::verb::options) return preflight();
       if (req.method() != http::verb::post)
         return send_error(http::status::method_not_allowed, "method not allowed: use POST");
       // Checks in contract order: origin, key, size, type.
-      if (!server_.origin_allowed(origin_))
+      if (!policy_->origin_allowed(origin_))
         return send_error(http::status::forbidden, "origin not allowed");
-      if (!server_.key_ok(req[http::field::authorization], target))
+      if (!policy_->key_ok(req[http::field::authorization], target))
         return send_error(http::status::unauthorized, "missing or unknown ingest key");
       if (auto len = parser_->content_length();
           len && *len > server_.config.server.max_body_bytes)
@@ -357,7 +375,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& body = parser_->get().body();
     const bool padded = body.capacity() - body.size() >= kBodyPadding;
     parsed_.items.clear();
-    server_.thread_parser().parse_body(body, padded, {server_.clock.now_ms(), false}, parsed_);
+    server_.thread_parser(*policy_).parse_body(body, padded, {server_.clock.now_ms(), false}, parsed_);
     if (parsed_.status != BodyStatus::kOk) {
       server_.metrics.events_received.inc();
       server_.metrics.events_rejected.with("invalid_json").inc();
@@ -446,12 +464,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void preflight() {
-    if (!server_.origin_allowed(origin_))
+    if (!policy_->origin_allowed(origin_))
       return send_error(http::status::forbidden, "origin not allowed");
     response_ = {};
     response_.result(http::status::no_content);
     add_cors_headers();
-    if (server_.cors_listed(origin_)) {
+    if (policy_->cors_listed(origin_)) {
       response_.set(http::field::access_control_allow_methods, "POST");
       response_.set(http::field::access_control_allow_headers, "Content-Type, Authorization");
       response_.set(http::field::access_control_max_age, "600");
@@ -491,10 +509,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void add_cors_headers() {
-    if (!serves_ingest_ || origin_.empty() || server_.config.server.cors_origins.empty()) return;
+    if (!serves_ingest_ || !policy_ || origin_.empty() || policy_->cors_origins.empty()) return;
     response_.set(http::field::vary, "Origin");
-    if (server_.cors_listed(origin_))
-      response_.set(http::field::access_control_allow_origin, server_.cors_any ? "*" : origin_);
+    if (policy_->cors_listed(origin_))
+      response_.set(http::field::access_control_allow_origin, policy_->cors_any ? "*" : origin_);
   }
 
   void send_error(http::status status, std::string_view message, bool keep_alive = true,
@@ -562,6 +580,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   std::unique_ptr<http::response<http::empty_body>> continue_;
   std::string origin_;
+  std::shared_ptr<const IngestPolicy> policy_;  // snapshot for the current ingest request
   ParsedBody parsed_;
   std::string record_scratch_;
   int64_t request_started_ms_ = 0;
@@ -635,6 +654,11 @@ void IngestServer::start() {
 }
 
 void IngestServer::refuse_ingest() { impl_->refusing.store(true); }
+
+void IngestServer::reload(const Config& config) {
+  auto current = impl_->policy.load();
+  impl_->policy.store(std::make_shared<const IngestPolicy>(config, current->generation + 1));
+}
 
 uint64_t IngestServer::requests_in_flight() const { return impl_->in_flight.load(); }
 

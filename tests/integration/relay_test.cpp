@@ -1,5 +1,6 @@
 // End-to-end tests: the real capi-relay binary against the in-process fake LinkedIn on loopback.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -504,6 +505,49 @@ TEST(Relay, RefusedElementIsDeadLetteredListedAndReplayed) {
   ASSERT_TRUE(eventually([&] { return relay.metric("capi_relay_events_uploaded_total") == 4; },
                          15000));
   EXPECT_EQ(relay.admin_get("/v1/dead-letters").body.find("bad-1"), std::string::npos);
+  EXPECT_EQ(relay.stop(), 0);
+}
+
+}  // namespace
+}  // namespace capi_relay::testing
+
+namespace capi_relay::testing {
+namespace {
+
+// SIGHUP re-reads the config: a new conversion rule and a new ingest key apply without restart;
+// an invalid file changes nothing.
+TEST(Relay, SighupReloadsRulesAndKeys) {
+  FakeLinkedIn fake;
+  RelayProcess relay;
+  std::string err;
+  std::string yaml = relay_yaml(fake.base_url());
+  ASSERT_TRUE(relay.start(yaml, &err)) << err;
+  const int64_t ts = now_ms();
+  auto before = relay.post_events(event_json("h-1", "a@example.com", ts, "lead"));
+  EXPECT_EQ(before.status, 400);
+  EXPECT_NE(before.body.find("unknown_event"), std::string::npos);
+
+  // An invalid file is refused and the relay keeps its config.
+  std::ofstream(relay.dir() / "relay.yaml") << yaml << "bogus_key: 1\n";
+  relay.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return relay.log().find("reload refused") != std::string::npos; }));
+  EXPECT_EQ(relay.post_events(event_json("h-0", "a@example.com", ts)).status, 202);
+
+  std::string updated = yaml + "  lead: 789\n";
+  updated.replace(updated.find("  io_threads: 2\n"), 16, "  io_threads: 2\n  ingest_keys: [k-new]\n");
+  std::ofstream(relay.dir() / "relay.yaml") << updated;
+  relay.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return relay.post_events(event_json("h-2", "a@example.com", ts, "lead")).status == 401;
+  }));
+  auto after = relay.post_events(event_json("h-3", "a@example.com", ts, "lead"), "application/json",
+                                 {{"Authorization", "Bearer k-new"}});
+  EXPECT_EQ(after.status, 202) << after.body;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& r : fake.requests())
+      if (r.body.find("urn:lla:llaPartnerConversion:789") != std::string::npos) return true;
+    return false;
+  }));
   EXPECT_EQ(relay.stop(), 0);
 }
 

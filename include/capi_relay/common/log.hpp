@@ -13,6 +13,8 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 enum class Format { kJson, kText };
 
 void configure(Level level, Format format);
+// From the config's words: level debug|info|warn|error, format json|text (others: info, json).
+void configure(std::string_view level, std::string_view format);
 bool enabled(Level level);
 
 using Field = std::pair<std::string_view, std::string>;

@@ -51,6 +51,9 @@ class IngestServer {
   uint16_t admin_port() const;
   // Starts the I/O threads.
   void start();
+  // SIGHUP: takes the event rules (conversions), ingest keys and CORS origins of `config` for
+  // requests that start from now on. Listeners, limits and timeouts stay as started.
+  void reload(const Config& config);
   // Ingest answers 503 (shutting down) from now on; the listeners stay open.
   void refuse_ingest();
   // Number of ingest requests whose response is not written yet.
