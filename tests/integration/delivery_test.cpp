@@ -163,6 +163,7 @@ TEST(Delivery, RetryAfterSecondsAndHttpDateAreNeverAnticipated) {
 TEST(Delivery, PartialFailuresDeadLetterOnlyTheNamedElements) {
   ScriptedUpstream up;
   std::atomic<bool> systemic{false};
+  std::atomic<bool> refuse_rej{true};        // LinkedIn refuses rej-* until they are corrected
   std::map<std::string, int> element_tries;  // fake I/O thread only
   up.set_script([&](const FakeRequest& req) -> std::optional<FakeResponse> {
     if (systemic) {
@@ -172,8 +173,7 @@ TEST(Delivery, PartialFailuresDeadLetterOnlyTheNamedElements) {
     const auto ids = body_event_ids(req.body);
     std::string msg;
     for (size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i].rfind("rej-", 0) == 0 && req.body.find("\"amount\":\"9.50\"") != std::string::npos &&
-          ids[i] != "rej-fixed") {
+      if (refuse_rej && ids[i].rfind("rej-", 0) == 0) {
         msg += "Index: " + std::to_string(i) +
                ", ERROR :: /conversionHappenedAt :: value is too old\\n";
       }
@@ -221,6 +221,7 @@ TEST(Delivery, PartialFailuresDeadLetterOnlyTheNamedElements) {
   EXPECT_EQ(dl.find("ok-1"), std::string::npos) << dl;
 
   // Re-sent corrected: the dead-lettered key was released, so the same eventId is accepted.
+  refuse_rej = false;
   auto resend = relay.post_events(
       "{\"event\":\"purchase\",\"eventId\":\"rej-1\",\"timestamp\":" + std::to_string(ts) +
       ",\"value\":{\"amount\":\"10.00\",\"currency\":\"EUR\"},\"user\":{\"email\":\"r@example.com\"}}");
@@ -539,6 +540,11 @@ TEST(Delivery, FullSpoolAnswers503WithRetryAfterThenRecovers) {
 // listener stays open); what was accepted is uploaded within shutdown_timeout; exit 0.
 TEST(Delivery, GracefulShutdownSequence) {
   ScriptedUpstream up;
+  up.set_script([](const FakeRequest& req) -> std::optional<FakeResponse> {
+    FakeResponse r = FakeLinkedIn::accept_all(req);
+    r.delay_ms = 700;  // a slow upstream keeps the relay busy after the grace period
+    return r;
+  });
   RelayConfig cfg;
   cfg.api_base = up.base_url();
   cfg.shutdown_grace = "2s";
@@ -564,13 +570,15 @@ TEST(Delivery, GracefulShutdownSequence) {
     auto ids = make_ids("gs-" + std::to_string(n) + "-", 0, 5);
     auto r = relay.post_events(ndjson(ids, ts), "application/x-ndjson");
     const int64_t at = mono_ms() - t0;
+    if (r.status == 0) break;  // exited
     if (r.status == 202) {
       EXPECT_EQ(first_503_ms, -1) << "202 after a 503";
       EXPECT_LT(at, 2300) << "accepted after the grace period";
       acked.insert(acked.end(), ids.begin(), ids.end());
       ++grace_202;
-    } else {
-      if (first_503_ms < 0) first_503_ms = at, refused = r;
+    } else if (first_503_ms < 0) {
+      first_503_ms = at;
+      refused = r;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

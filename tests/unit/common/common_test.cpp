@@ -105,3 +105,58 @@ TEST(Log, JsonLinesAndRepeatedWarningsAreRateLimited) {
 
 }  // namespace
 }  // namespace capi_relay
+
+#include <set>
+#include <thread>
+
+#include "capi_relay/common/bounded_queue.hpp"
+
+namespace capi_relay {
+namespace {
+
+TEST(BoundedQueue, RefusesWhenFullAndKeepsFifoOrder) {
+  BoundedQueue<int> q(4);
+  for (int i = 0; i < 4; ++i) {
+    int v = i;
+    EXPECT_TRUE(q.try_push(v));
+  }
+  int extra = 99;
+  EXPECT_FALSE(q.try_push(extra));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(*q.try_pop(), i);
+  EXPECT_FALSE(q.try_pop().has_value());
+}
+
+TEST(BoundedQueue, ManyProducersOneParkingConsumerLoseNothing) {
+  BoundedQueue<uint64_t> q(64);
+  constexpr int kProducers = 4;
+  constexpr uint64_t kEach = 20000;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&q, p] {
+      for (uint64_t i = 0; i < kEach; ++i) {
+        uint64_t v = static_cast<uint64_t>(p) * kEach + i;
+        while (!q.try_push(v)) std::this_thread::yield();
+      }
+    });
+  }
+  std::set<uint64_t> seen;
+  std::vector<uint64_t> last(kProducers, 0);
+  bool ordered = true;
+  while (seen.size() < kProducers * kEach) {
+    if (auto v = q.try_pop()) {
+      uint64_t producer = *v / kEach;
+      if (*v % kEach != 0 && *v <= last[producer]) ordered = false;  // per-producer FIFO
+      last[producer] = *v;
+      seen.insert(*v);
+    } else {
+      q.wait_for(std::chrono::milliseconds(5));
+    }
+  }
+  for (auto& t : producers) t.join();
+  EXPECT_EQ(seen.size(), kProducers * kEach);
+  EXPECT_TRUE(ordered);
+  EXPECT_FALSE(q.try_pop().has_value());
+}
+
+}  // namespace
+}  // namespace capi_relay
