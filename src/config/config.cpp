@@ -308,6 +308,30 @@ std::string check_not_empty(std::string& value) {
   return value.empty() ? "must not be empty" : "";
 }
 
+// server.trusted_proxies entries: an IPv4/IPv6 address with an optional /prefix.
+std::string check_network(std::string& value) {
+  const std::string bad = "must be an IP address or network such as 10.0.0.0/8 or fd00::/8";
+  const auto slash = value.find('/');
+  const std::string addr = value.substr(0, slash);
+  unsigned char buf[16];
+  unsigned max_prefix = 0;
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) {
+    max_prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
+    max_prefix = 128;
+  } else {
+    return bad;
+  }
+  if (slash == std::string::npos) return "";
+  const std::string prefix = value.substr(slash + 1);
+  unsigned v = 0;
+  auto r = std::from_chars(prefix.data(), prefix.data() + prefix.size(), v);
+  if (prefix.empty() || r.ec != std::errc{} || r.ptr != prefix.data() + prefix.size() ||
+      v > max_prefix)
+    return bad;
+  return "";
+}
+
 std::string check_origin(std::string& value) {
   if (value == "*") return "";
   Url url;
@@ -632,6 +656,12 @@ void read_config(const YAML::Node& root, Config& c, ConfigReader& r) {
                {"idle_timeout", r.duration(server.idle_timeout, kPositive)},
                {"shutdown_grace", r.duration(server.shutdown_grace, kAny)},
                {"shutdown_timeout", r.duration(server.shutdown_timeout, kPositive)},
+               // Hostile-input limits (docs/security.md).
+               {"per_client_rate", r.count(server.per_client_rate, 0, 1'000'000)},
+               {"per_client_burst", r.count(server.per_client_burst, 0, 1'000'000)},
+               {"trusted_proxies", r.list(server.trusted_proxies, check_network, /*secret=*/false)},
+               {"max_buffered_bytes", r.size(server.max_buffered_bytes, 1)},
+               {"max_events_per_request", r.count(server.max_events_per_request, 1, 1'000'000)},
            })},
           {"admin", r.section({{"listen", r.text(c.admin.listen, check_listen)}})},
           {"log", r.section({

@@ -405,6 +405,7 @@ struct EventParser::Impl {
       for (auto element : arr) {
         od::value ev;
         CAPI_RELAY_JSON_TRY(element.get(ev));
+        if (at_limit(used, opts)) return simdjson::CAPACITY;  // parse_body reports kTooManyItems
         od::json_type et;
         CAPI_RELAY_JSON_TRY(ev.type().get(et));
         if (et == od::json_type::object) {
@@ -437,6 +438,13 @@ struct EventParser::Impl {
     return simdjson::SUCCESS;
   }
 
+  // True (and remembered in over_limit) when `used` items already reach opts.max_items.
+  bool at_limit(size_t used, const ParseOptions& opts) {
+    if (opts.max_items == 0 || used < opts.max_items) return false;
+    over_limit = true;
+    return true;
+  }
+
   // Makes body readable with SIMDJSON_PADDING bytes of slack; returns its start.
   const char* padded_copy(std::string_view body) {
     padded.resize(body.size() + simdjson::SIMDJSON_PADDING);
@@ -449,6 +457,7 @@ struct EventParser::Impl {
   event_internal::EventNormalizer normalizer;
   std::string padded;
   std::vector<ParsedItem> one_item;  // parse_one's output slot
+  bool over_limit = false;           // parse_body: the body has more than max_items items
 };
 
 EventParser::EventParser(const EventRules& rules, RandomSource& random)
@@ -465,7 +474,12 @@ void EventParser::parse_body(std::string_view body, bool padded, const ParseOpti
   const char* readable_end = s + n + simdjson::SIMDJSON_PADDING;
   auto readable = [&](const char* p) { return static_cast<size_t>(readable_end - p); };
   size_t used = 0;
+  impl_->over_limit = false;
   auto finish = [&](BodyStatus status, std::string_view error) {
+    if (impl_->over_limit) {
+      status = BodyStatus::kTooManyItems;
+      error = "too many events in one body";
+    }
     out.status = status;
     out.error.assign(error);
     out.items.resize(status == BodyStatus::kOk ? used : 0);
@@ -518,6 +532,7 @@ void EventParser::parse_body(std::string_view body, bool padded, const ParseOpti
   uint32_t line_no = first_line;
   size_t pos = line_end;  // at the '\n' ending the current line
   while (pos < end) {
+    if (impl_->over_limit || impl_->at_limit(used, opts)) break;
     size_t start = pos + 1;
     ++line_no;
     const void* nl = std::memchr(s + start, '\n', end - start);

@@ -29,6 +29,14 @@ struct ServerConfig {
   Millis idle_timeout{60'000};
   Millis shutdown_grace{5'000};
   Millis shutdown_timeout{30'000};
+  // Hostile-input limits (additive keys, docs/security.md).
+  uint64_t per_client_rate = 0;   // POST /v1/events per second per client address; 0: no limit
+  uint64_t per_client_burst = 0;  // requests a client may bank; 0: max(per_client_rate, 1)
+  // Peers (IP or CIDR) whose X-Forwarded-For is believed for the client address; empty: the
+  // client address is always the TCP peer.
+  std::vector<std::string> trusted_proxies;
+  uint64_t max_buffered_bytes = 64ull << 20;  // request bodies held at once, all connections
+  unsigned max_events_per_request = 10000;    // items (events, lines) in one body; more: 413
 };
 
 struct AdminConfig {

@@ -25,6 +25,10 @@ struct EventRules {
 struct ParseOptions {
   int64_t now_ms = 0;              // time of receipt
   bool require_timestamp = false;  // offline upload: a missing timestamp is bad_timestamp
+  // At most this many items (events, array elements, NDJSON lines) in one body; 0: no limit. A
+  // body with more is kTooManyItems. Each item costs about 0.5 KiB, so without a limit a 1 MiB
+  // body of "1\n" lines would cost ~300 MiB (server.max_events_per_request).
+  size_t max_items = 0;
 };
 
 // One item of a body: accepted (event set) or rejected (reason + message).
@@ -40,6 +44,7 @@ enum class BodyStatus {
   kOk,           // items holds one entry per event (accepted or rejected)
   kEmpty,        // empty body, only blank lines, or "[]"
   kUnparseable,  // not JSON and no line of it is JSON (error says why)
+  kTooManyItems,  // more than ParseOptions::max_items items; items is empty
 };
 
 struct ParsedBody {
