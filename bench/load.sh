@@ -10,7 +10,7 @@
 # implies at 64 clients.
 #
 # Usage: bench/load.sh [build-dir]      (default: build; needs bin/capi-relay and bin/fsync_bench)
-# Env:   DURATION=10s ROUNDS=2 CONNECTIONS=64 SERVER_CPU=0 CLIENT_CPU=1
+# Env:   DURATION=10s ROUNDS=2 CONNECTIONS=64 SERVER_CPU=0 CLIENT_CPU=1 UPLOAD=nginx|dry-run
 # Needs: wrk, nginx (nginx-light), taskset, curl, awk.
 # Numbers on a shared machine swing a lot between runs: compare only ratios from the same run.
 set -euo pipefail
@@ -122,6 +122,9 @@ taskset -c "$server_cpu" nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tm
 nginx_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break; sleep 0.05; done
 
+# UPLOAD=nginx (default): the relay uploads to the nginx; UPLOAD=dry-run: dry-run files.
+upload_mode=${UPLOAD:-nginx}
+
 # --- the relay: started fresh for every run (clean spool, idle RSS) -------------------------------
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 relay_ingest=""
@@ -144,7 +147,14 @@ spool:
   fsync: batch
   max_bytes: 64GiB
 linkedin:
-  dry_run: true
+$(if [ "$upload_mode" = dry-run ]; then
+    echo "  dry_run: true"
+  else
+    # The relay's uploads go to the same nginx (a 2xx without element statuses: all done), so the
+    # upload side runs as in production instead of writing dry-run files.
+    echo "  api_base: http://127.0.0.1:$nginx_port"
+    echo "  access_token: bench"
+  fi)
 conversions:
   purchase: urn:lla:llaPartnerConversion:123
 EOF

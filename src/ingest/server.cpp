@@ -9,6 +9,8 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <charconv>
+#include <list>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "capi_relay/common/log.hpp"
 #include "capi_relay/event/parser.hpp"
 #include "capi_relay/event/record.hpp"
+#include "capi_relay/ingest/client_limits.hpp"
 
 namespace capi_relay {
 
@@ -30,6 +33,8 @@ constexpr size_t kHeaderLimit = 16 * 1024;  // bytes of request head
 constexpr size_t kBodyPadding = 64;         // SIMDJSON_PADDING
 constexpr size_t kReadBufferReserve = 64 * 1024;  // per connection (perf-notes: reserve once)
 constexpr const char* kRetryAfterSeconds = "1";
+// ParsedBody item capacity a connection keeps between requests (more is freed after the answer).
+constexpr size_t kKeepItemsCapacity = 256;
 
 std::string error_body(std::string_view message) {
   std::string b = "{\"error\":";
@@ -183,6 +188,8 @@ struct IngestPolicy {
   }
 };
 
+class Session;
+
 struct IngestServer::Impl {
   Impl(const Config& c, WritePipeline& p, metrics::RelayMetrics& m, Clock& clk, EventLedger& l,
        AdminHooks h)
@@ -192,7 +199,10 @@ struct IngestServer::Impl {
         clock(clk),
         ledger(l),
         hooks(std::move(h)),
-        policy(std::make_shared<const IngestPolicy>(c, 1)) {
+        policy(std::make_shared<const IngestPolicy>(c, 1)),
+        rate_limiter(c.server.per_client_rate, c.server.per_client_burst, clk) {
+    // The config loader validated the entries; one that does not parse is simply not trusted.
+    parse_networks(c.server.trusted_proxies, trusted_proxies);
     unsigned n = c.server.io_threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     threads_wanted = n;
@@ -215,6 +225,25 @@ struct IngestServer::Impl {
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
 
+  // Hostile-input limits (docs/security.md).
+  ClientRateLimiter rate_limiter;          // server.per_client_rate / per_client_burst
+  std::vector<IpNetwork> trusted_proxies;  // server.trusted_proxies
+  // Bytes of request bodies held right now (server.max_buffered_bytes): a body's declared length
+  // (or max_body_bytes when chunked) is taken before reading it and given back with the response.
+  std::atomic<uint64_t> buffered_bytes{0};
+  bool take_buffer(uint64_t n) {
+    uint64_t cur = buffered_bytes.load();
+    do {
+      if (cur + n > config.server.max_buffered_bytes) return false;
+    } while (!buffered_bytes.compare_exchange_weak(cur, cur + n));
+    return true;
+  }
+  // Connections waiting for the first byte of a request, oldest first. When max_connections is
+  // reached the oldest idle one is closed to make room, so idle clients cannot lock out active
+  // ones (a new connection is refused only when none is idle).
+  std::mutex idle_mu;
+  std::list<std::weak_ptr<Session>> idle;
+
   // One parser per I/O thread (it owns simdjson state and scratch buffers), rebuilt when the
   // policy's rules change.
   EventParser& thread_parser(const IngestPolicy& p) {
@@ -230,6 +259,8 @@ struct IngestServer::Impl {
   }
 
   void accept(size_t which);
+  // Closes the oldest idle connection (asynchronously); false when none is idle.
+  bool evict_idle();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -244,8 +275,25 @@ class Session : public std::enable_shared_from_this<Session> {
         serves_admin_(serves_admin) {
     buffer_.reserve(kReadBufferReserve);
     ++server_.connections;
+    beast::error_code ec;  // a peer that already left has no address; the session ends soon
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string();
   }
-  ~Session() { --server_.connections; }
+  ~Session() {
+    leave_idle_list();
+    release_buffer();
+    --server_.connections;
+  }
+
+  // Runs on the session's strand (posted by evict_idle): closes the connection if it is still
+  // waiting for a request. A request that began meanwhile goes on (the limit overshoots by one).
+  void evict() {
+    if (waiting_idle_) stream_.socket().cancel();
+  }
+  // Called by evict_idle with idle_mu held, after it took this session off the idle list.
+  void unlisted_by_evictor() { idle_listed_ = false; }
+
+  auto executor() { return stream_.get_executor(); }
 
   void run() {
     asio::dispatch(stream_.get_executor(),
@@ -254,17 +302,38 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   // Idle (keep-alive) wait: the first bytes of the next request within idle_timeout.
+  // A new connection gets header_timeout for its first request (a client that connects and says
+  // nothing is not a keep-alive client); later requests get idle_timeout.
   void do_wait_request() {
     if (buffer_.size() > 0) return do_read_header();  // pipelined request already buffered
-    stream_.expires_after(server_.config.server.idle_timeout);
+    stream_.expires_after(first_request_ ? server_.config.server.header_timeout
+                                         : server_.config.server.idle_timeout);
+    first_request_ = false;
+    waiting_idle_ = true;
+    enter_idle_list();
     stream_.async_read_some(buffer_.prepare(kReadBufferReserve),
                             beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
   }
 
   void on_first_bytes(beast::error_code ec, size_t n) {
-    if (ec) return do_close();  // idle timeout, peer closed or reset: nothing to answer
+    waiting_idle_ = false;
+    leave_idle_list();
+    if (ec) return do_close();  // idle timeout, eviction, peer closed or reset: nothing to answer
     buffer_.commit(n);
     do_read_header();
+  }
+
+  void enter_idle_list() {
+    std::lock_guard lock(server_.idle_mu);
+    if (idle_listed_) return;
+    idle_it_ = server_.idle.insert(server_.idle.end(), weak_from_this());
+    idle_listed_ = true;
+  }
+  void leave_idle_list() {
+    std::lock_guard lock(server_.idle_mu);
+    if (!idle_listed_) return;
+    server_.idle.erase(idle_it_);
+    idle_listed_ = false;
   }
 
   void do_read_header() {
@@ -302,6 +371,17 @@ class Session : public std::enable_shared_from_this<Session> {
       if (req.method() == http::verb::options) return preflight();
       if (req.method() != http::verb::post)
         return send_error(http::status::method_not_allowed, "method not allowed: use POST");
+      // Per-client rate (server.per_client_rate) before any other work: a flood costs one
+      // bucket lookup per request.
+      if (server_.rate_limiter.enabled()) {
+        uint64_t wait_s = 1;
+        const std::string client =
+            client_address(peer_, req["X-Forwarded-For"], server_.trusted_proxies);
+        if (!server_.rate_limiter.allow(client, &wait_s))
+          return send_error(http::status::too_many_requests,
+                            "too many requests from this client (server.per_client_rate)", true,
+                            std::to_string(wait_s));
+      }
       // Checks in contract order: origin, key, size, type.
       if (!policy_->origin_allowed(origin_))
         return send_error(http::status::forbidden, "origin not allowed");
@@ -317,6 +397,13 @@ class Session : public std::enable_shared_from_this<Session> {
                           "application/x-ndjson or text/plain");
       if (server_.refusing.load())
         return send_error(http::status::service_unavailable, "shutting down", true, true);
+      // Global memory bound (server.max_buffered_bytes): hold the body's size before reading it.
+      const uint64_t need =
+          parser_->content_length().value_or(server_.config.server.max_body_bytes);
+      if (!server_.take_buffer(need))
+        return send_error(http::status::service_unavailable,
+                          "server busy: too many request bodies in memory", true, true);
+      buffer_held_ = need;
       return do_read_body();
     }
     if (serves_admin_ && !is_events && req.method() == http::verb::get) return admin(path);
@@ -375,7 +462,14 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& body = parser_->get().body();
     const bool padded = body.capacity() - body.size() >= kBodyPadding;
     parsed_.items.clear();
-    server_.thread_parser(*policy_).parse_body(body, padded, {server_.clock.now_ms(), false}, parsed_);
+    ParseOptions opts{server_.clock.now_ms(), false};
+    opts.max_items = server_.config.server.max_events_per_request;
+    server_.thread_parser(*policy_).parse_body(body, padded, opts, parsed_);
+    if (parsed_.status == BodyStatus::kTooManyItems)
+      return send_error(http::status::payload_too_large,
+                        "too many events in one body (server.max_events_per_request is " +
+                            std::to_string(opts.max_items) + ")",
+                        false);
     if (parsed_.status != BodyStatus::kOk) {
       server_.metrics.events_received.inc();
       server_.metrics.events_rejected.with("invalid_json").inc();
@@ -517,10 +611,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send_error(http::status status, std::string_view message, bool keep_alive = true,
                   bool retry_after = false) {
+    send_error(status, message, keep_alive,
+               retry_after ? std::string(kRetryAfterSeconds) : std::string());
+  }
+  // retry_after: the Retry-After value in seconds; empty: no header.
+  void send_error(http::status status, std::string_view message, bool keep_alive,
+                  const std::string& retry_after) {
     response_ = {};
     response_.result(status);
     response_.set(http::field::content_type, "application/json");
-    if (retry_after) response_.set(http::field::retry_after, kRetryAfterSeconds);
+    if (!retry_after.empty()) response_.set(http::field::retry_after, retry_after);
     response_.body() = error_body(message);
     add_cors_headers();
     finish_response(keep_alive);
@@ -558,13 +658,24 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec, size_t) {
+    release_buffer();
+    // A body of many events leaves large item buffers behind; an idle connection keeps none.
+    if (parsed_.items.capacity() > kKeepItemsCapacity) parsed_ = ParsedBody{};
     if (ec) return do_close();  // peer went away; nothing more to tell it
     if (!keep_alive_) return do_close();
     parser_.reset();
     do_wait_request();
   }
 
+  void release_buffer() {
+    if (buffer_held_ > 0) {
+      server_.buffered_bytes -= buffer_held_;
+      buffer_held_ = 0;
+    }
+  }
+
   void do_close() {
+    release_buffer();
     beast::error_code ec;
     // shutdown may fail when the peer already closed; the socket is released either way.
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -587,6 +698,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   bool in_flight_ = false;
   bool admin_post_ = false;  // the body being read belongs to an admin POST
+  std::string peer_;          // remote address (the client, unless behind a trusted proxy)
+  uint64_t buffer_held_ = 0;  // bytes of server_.buffered_bytes this request holds
+  bool first_request_ = true;
+  bool waiting_idle_ = false;  // strand state: waiting for the first byte of a request
+  // Guarded by server_.idle_mu: this session's place in server_.idle while listed.
+  bool idle_listed_ = false;
+  std::list<std::weak_ptr<Session>>::iterator idle_it_;
 };
 
 void IngestServer::Impl::accept(size_t which) {
@@ -594,8 +712,8 @@ void IngestServer::Impl::accept(size_t which) {
       asio::make_strand(io), [this, which](beast::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;  // listener closed at shutdown
         if (!ec) {
-          if (connections.load() >= config.server.max_connections) {
-            beast::error_code ignored;  // refusing a connection over the limit: close at once
+          if (connections.load() >= config.server.max_connections && !evict_idle()) {
+            beast::error_code ignored;  // over the limit and nobody idle: close at once
             socket.close(ignored);
           } else {
             bool ingest = which == 0;
@@ -607,6 +725,21 @@ void IngestServer::Impl::accept(size_t which) {
         }
         accept(which);
       });
+}
+
+bool IngestServer::Impl::evict_idle() {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard lock(idle_mu);
+    while (!idle.empty() && !victim) {
+      victim = idle.front().lock();  // null: that session is being destroyed; skip it
+      if (victim) victim->unlisted_by_evictor();
+      idle.pop_front();
+    }
+  }
+  if (!victim) return false;
+  asio::post(victim->executor(), [victim] { victim->evict(); });
+  return true;
 }
 
 IngestServer::IngestServer(const Config& config, WritePipeline& pipeline,
