@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <memory>
@@ -144,7 +145,14 @@ int run_relay(const Config& config) {
     log::error("relay", "cannot lock spool directory", {{"error", lock.error()}});
     return 1;
   }
-  auto spool = Spool::open({dir / "spool", config.spool.max_bytes, 16ull << 20, config.spool.fsync},
+  // The spool counts a segment's whole size while any record in it is pending, so a segment
+  // must be small against spool.max_bytes: with a fixed 16 MiB segment and a smaller max_bytes,
+  // ingest stayed refused (503 spool_full) after the spool drained, one request per upload.
+  // 1/16 of max_bytes, between 16 KiB and 16 MiB (the default 1 GiB spool keeps 16 MiB).
+  const uint64_t segment_bytes =
+      std::clamp<uint64_t>(config.spool.max_bytes / 16, 16ull << 10, 16ull << 20);
+  auto spool = Spool::open({dir / "spool", config.spool.max_bytes, segment_bytes,
+                            config.spool.fsync},
                            clock);
   if (!spool) {
     log::error("relay", "cannot open spool", {{"error", spool.error()}});
@@ -206,9 +214,14 @@ int run_relay(const Config& config) {
     refresh_gauges();
     return registry.expose();
   };
-  hooks.not_ready_reason = [&]() -> std::string {
+  // "Full" for readiness means the spool cannot take one more typical request: less room left
+  // than a maximum-size body (or an eighth of the spool, for spools smaller than that). With
+  // would_exceed(0) /readyz said 200 while ingest was already answering 503 spool_full.
+  const uint64_t ready_headroom =
+      std::min<uint64_t>(config.server.max_body_bytes, config.spool.max_bytes / 8);
+  hooks.not_ready_reason = [&, ready_headroom]() -> std::string {
     if (shutting_down.load()) return "shutting_down";
-    if ((*spool)->would_exceed(0)) return "spool_full";
+    if ((*spool)->would_exceed(ready_headroom)) return "spool_full";
     return {};
   };
   hooks.status_json = [&] {

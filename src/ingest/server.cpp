@@ -217,20 +217,29 @@ struct IngestServer::Impl {
   std::atomic<std::shared_ptr<const IngestPolicy>> policy;
   unsigned threads_wanted = 1;
 
+  // What a Session's destructor touches is declared before `io`, so it outlives it: destroying
+  // the io_context destroys the sessions still waiting on a socket, and with `idle` destroyed
+  // first the relay crashed at exit (SIGSEGV in leave_idle_list) when a connection was open.
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> buffered_bytes{0};  // see take_buffer()
+  // Connections waiting for the first byte of a request, oldest first. When max_connections is
+  // reached the oldest idle one is closed to make room, so idle clients cannot lock out active
+  // ones (a new connection is refused only when none is idle).
+  std::mutex idle_mu;
+  std::list<std::weak_ptr<Session>> idle;
   asio::io_context io;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // [0] ingest (+admin if same), [1] admin
   bool shared_listener = false;
   std::vector<std::thread> threads;
   std::atomic<bool> refusing{false};
   std::atomic<uint64_t> in_flight{0};
-  std::atomic<uint64_t> connections{0};
 
   // Hostile-input limits (docs/security.md).
   ClientRateLimiter rate_limiter;          // server.per_client_rate / per_client_burst
   std::vector<IpNetwork> trusted_proxies;  // server.trusted_proxies
   // Bytes of request bodies held right now (server.max_buffered_bytes): a body's declared length
   // (or max_body_bytes when chunked) is taken before reading it and given back with the response.
-  std::atomic<uint64_t> buffered_bytes{0};
+  // (buffered_bytes is declared above io: see there.)
   bool take_buffer(uint64_t n) {
     uint64_t cur = buffered_bytes.load();
     do {
@@ -238,11 +247,6 @@ struct IngestServer::Impl {
     } while (!buffered_bytes.compare_exchange_weak(cur, cur + n));
     return true;
   }
-  // Connections waiting for the first byte of a request, oldest first. When max_connections is
-  // reached the oldest idle one is closed to make room, so idle clients cannot lock out active
-  // ones (a new connection is refused only when none is idle).
-  std::mutex idle_mu;
-  std::list<std::weak_ptr<Session>> idle;
 
   // One parser per I/O thread (it owns simdjson state and scratch buffers), rebuilt when the
   // policy's rules change.

@@ -49,6 +49,10 @@ struct Batch {
   bool sealed = false;     // full or flush_interval elapsed: no more records join it
   bool in_flight = false;
   int64_t not_before = 0;  // steady ms; this batch's own earliest resend (e.g. after refresh)
+  // The access token the batch was last sent with: a 401 for a token that has been replaced
+  // since (another batch's 401 refreshed it while this one was in flight) is not a reason to
+  // refresh again, let alone to pause.
+  std::string sent_token;
   size_t size() const { return events.size(); }
 };
 
@@ -151,7 +155,9 @@ class UploaderImpl final : public Uploader {
       if (recheck) on_recheck();
 
       const int64_t now = clock_.steady_ms();
-      if (!stopping) fill();
+      // Also while stopping: the spool writer has stopped by then, and events accepted until the
+      // end of the grace period are uploaded within shutdown_timeout like any others.
+      fill();
       seal(now, stopping);
       if (stopping) {
         // Stop once nothing is left, at the deadline, or when nothing could go out before it.
@@ -360,6 +366,9 @@ class UploaderImpl final : public Uploader {
       if (!b.sealed || b.in_flight || b.size() == 0) continue;
       if (in_flight_ >= max_batches_) break;
       if (backoff_.not_before() > now || rate_wait_until_ > now) break;
+      // After a failure, one probe at a time: the other batches follow once it succeeds, so an
+      // outage costs one request per backoff window whatever max_in_flight is.
+      if (backoff_.consecutive_failures() > 0 && in_flight_ > 0) break;
       if (b.not_before > now) continue;
       if (paused_) {
         // While paused only one probe at a time, every pause_recheck.
@@ -441,7 +450,8 @@ class UploaderImpl final : public Uploader {
     HttpRequest req;
     req.method = "POST";
     req.target = target_;
-    req.headers = {{"Authorization", "Bearer " + tokens_->current().access_token},
+    b.sent_token = tokens_->current().access_token;
+    req.headers = {{"Authorization", "Bearer " + b.sent_token},
                    {"LinkedIn-Version", li_.version},
                    {"X-Restli-Protocol-Version", "2.0.0"},
                    {"Content-Type", "application/json"},
@@ -514,8 +524,11 @@ class UploaderImpl final : public Uploader {
     const int status = r.response.status;
     if (!li_.dry_run) metrics_.upload_requests.with(std::to_string(status)).inc();
     set_last_status(li_.dry_run ? 0 : status);
-    const std::optional<int64_t> retry_after =
+    std::optional<int64_t> retry_after =
         parse_retry_after(r.response.header("retry-after"), clock_.now_ms());
+    // The wait is turned from wall into steady time, both truncated to ms: one more ms makes sure
+    // an HTTP-date is never anticipated by that rounding.
+    if (retry_after) *retry_after += 1;
     ResponseVerdict v = li_.dry_run
                             ? ResponseVerdict{BatchAction::kPerElement,
                                               std::vector<ElementVerdict>(b.size()), {}, {}, false}
@@ -558,6 +571,13 @@ class UploaderImpl final : public Uploader {
   }
 
   void on_unauthorized(Batch& b, int64_t now) {
+    if (tokens_ && b.sent_token != tokens_->current().access_token) {
+      // Sent with a token that was replaced meanwhile (refresh or reload): resend with the new one.
+      metrics_.upload_retries.inc();
+      metrics_.upload_retries_by_cause.with("token_refresh").inc();
+      b.not_before = now;
+      return;
+    }
     if (refreshed_since_ok_ || !tokens_) {
       // Refreshed already and still refused: the new token is no good either.
       pause("token_expired");

@@ -37,6 +37,7 @@ class RelayProcess {
   // Sends a signal (e.g. SIGHUP).
   void signal(int sig);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   uint16_t ingest_port() const { return ingest_port_; }
   uint16_t admin_port() const { return admin_port_; }
   std::string log() const;

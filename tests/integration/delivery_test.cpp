@@ -4,9 +4,13 @@
 // connections, slow responses, a full spool, graceful shutdown). Each test proves that every
 // event the relay acknowledged with 202 reaches LinkedIn or the dead-letter store, and that the
 // relay says what it is doing (/v1/status, /readyz, metrics, log).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -593,6 +597,32 @@ TEST(Delivery, GracefulShutdownSequence) {
   EXPECT_FALSE(refused.headers["retry-after"].empty());
   EXPECT_EQ(relay.stop(8000), 0);
   EXPECT_TRUE(contains_all(up.accepted(), acked)) << "accepted events not uploaded before exit";
+}
+
+// Exit 0 means exit 0 even with a client connection open and idle at shutdown (the relay used
+// to crash in the ingest server's destructor then: SIGSEGV, exit status lost).
+TEST(Delivery, ExitIsCleanWithIdleConnectionsOpen) {
+  ScriptedUpstream up;
+  RelayConfig cfg;
+  cfg.api_base = up.base_url();
+  RelayProcess relay;
+  std::string err;
+  ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(relay.ingest_port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    fds.push_back(fd);
+  }
+  ASSERT_EQ(relay.post_events(ndjson({"idle-1"}, wall_ms()), "application/x-ndjson").status, 202);
+  ASSERT_TRUE(eventually([&] { return up.accepted_count() == 1; }));
+  EXPECT_EQ(relay.stop(), 0);
+  for (int fd : fds) ::close(fd);
 }
 
 }  // namespace

@@ -56,8 +56,9 @@ class Uploader {
   virtual void notify() = 0;
   // Re-read the token file and retry now (SIGHUP, or a paused relay's manual recheck).
   virtual void recheck() = 0;
-  // Stops taking new batches, uploads what it can until `deadline` (steady clock ms), then stops
-  // the thread. Whatever is not uploaded stays in the spool.
+  // Uploads what it can of the spool until `deadline` (steady clock ms; call it after the spool
+  // writer has stopped, so events accepted up to then are included), then stops the thread.
+  // Whatever is not uploaded stays in the spool.
   virtual void stop(int64_t deadline_steady_ms) = 0;
   virtual UploadStatus status() const = 0;
 };
