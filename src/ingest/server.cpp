@@ -35,6 +35,9 @@ constexpr size_t kReadBufferReserve = 64 * 1024;  // per connection (perf-notes:
 constexpr const char* kRetryAfterSeconds = "1";
 // ParsedBody item capacity a connection keeps between requests (more is freed after the answer).
 constexpr size_t kKeepItemsCapacity = 256;
+// Lingering close (do_linger): how long to drain a client's input after the final answer.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr size_t kLingerChunk = 16 * 1024;
 
 std::string error_body(std::string_view message) {
   std::string b = "{\"error\":";
@@ -349,19 +352,18 @@ class Session : public std::enable_shared_from_this<Session> {
     // key checks (contract order); do_read_body sets the real limit.
     parser_->body_limit(boost::none);
     request_started_ms_ = server_.clock.steady_ms();
-    stream_.expires_after(server_.config.server.header_timeout);
+    arm_deadline(server_.config.server.header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, size_t) {
+    const bool timed_out = disarm_deadline() && ec == asio::error::operation_aborted;
     if (ec == http::error::end_of_stream) return do_close();
     if (ec == http::error::header_limit)
       return send_error(http::status::request_header_fields_too_large, "request header too large",
                         false);
-    if (ec == beast::error::timeout) {
-      return send_error(http::status::request_timeout, "request header timeout", false);
-    }
+    if (timed_out) return send_error(http::status::request_timeout, "request header timeout", false);
     if (ec) return send_error(http::status::bad_request, "malformed request", false);
 
     auto& req = parser_->get();
@@ -424,7 +426,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.config.server.max_body_bytes);
     auto& body = parser_->get().body();
     if (auto len = parser_->content_length()) body.reserve(*len + kBodyPadding);
-    stream_.expires_after(server_.config.server.body_timeout);
+    arm_deadline(server_.config.server.body_timeout);
     if (iequals(parser_->get()[http::field::expect], "100-continue")) {
       // The client waits for this interim answer before sending the body (curl does).
       continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -436,7 +438,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_continue_sent(beast::error_code ec, size_t) {
-    if (ec) return do_close();  // peer went away
+    if (ec) {  // peer went away (or the body deadline passed)
+      disarm_deadline();
+      return do_close();
+    }
     do_read_body_after_continue();
   }
 
@@ -446,11 +451,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_body(beast::error_code ec, size_t) {
+    const bool timed_out = disarm_deadline() && ec == asio::error::operation_aborted;
     if (ec == http::error::body_limit)
       return send_error(http::status::payload_too_large, "body exceeds server.max_body_bytes",
                         false);
-    if (ec == beast::error::timeout)
-      return send_error(http::status::request_timeout, "request body timeout", false);
+    if (timed_out) return send_error(http::status::request_timeout, "request body timeout", false);
     if (ec) return send_error(http::status::bad_request, "malformed request body", false);
     if (admin_post_) {
       admin_post_ = false;
@@ -666,9 +671,53 @@ class Session : public std::enable_shared_from_this<Session> {
     // A body of many events leaves large item buffers behind; an idle connection keeps none.
     if (parsed_.items.capacity() > kKeepItemsCapacity) parsed_ = ParsedBody{};
     if (ec) return do_close();  // peer went away; nothing more to tell it
-    if (!keep_alive_) return do_close();
+    if (!keep_alive_) return do_linger();
     parser_.reset();
     do_wait_request();
+  }
+
+  // Request deadlines (header_timeout, body_timeout). beast::tcp_stream's own timeout closes the
+  // socket, which leaves no way to answer 408; this timer only cancels the pending operation, so
+  // the session can still write the 408 with its JSON reason. Runs on the session's strand.
+  void arm_deadline(std::chrono::milliseconds d) {
+    stream_.expires_never();
+    timed_out_ = false;
+    const uint64_t gen = ++deadline_gen_;
+    deadline_.expires_after(d);
+    deadline_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->deadline_gen_) return;  // disarmed or re-armed meanwhile
+      self->timed_out_ = true;
+      beast::error_code ignored;  // nothing pending to cancel is fine
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+  // Stops the deadline; true when it had fired (the pending operation was cancelled by it).
+  bool disarm_deadline() {
+    ++deadline_gen_;
+    deadline_.cancel();
+    const bool fired = timed_out_;
+    timed_out_ = false;
+    return fired;
+  }
+
+  // After a response that ends the connection: stop sending, then read and drop what the client
+  // still sends for up to kLingerTime. Closing with unread input makes the kernel send a reset,
+  // which can destroy the answer before a client that is still sending (a slow or oversized
+  // request) has read it.
+  void do_linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return do_close();
+    stream_.expires_after(kLingerTime);
+    do_linger_read();
+  }
+  void do_linger_read() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(kLingerChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->do_close();  // EOF, reset or kLingerTime
+                              self->do_linger_read();
+                            });
   }
 
   void release_buffer() {
@@ -680,6 +729,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void do_close() {
     release_buffer();
+    disarm_deadline();
     beast::error_code ec;
     // shutdown may fail when the peer already closed; the socket is released either way.
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -709,6 +759,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Guarded by server_.idle_mu: this session's place in server_.idle while listed.
   bool idle_listed_ = false;
   std::list<std::weak_ptr<Session>>::iterator idle_it_;
+  asio::steady_timer deadline_{stream_.get_executor()};  // see arm_deadline()
+  uint64_t deadline_gen_ = 0;
+  bool timed_out_ = false;
 };
 
 void IngestServer::Impl::accept(size_t which) {

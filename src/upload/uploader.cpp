@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "capi_relay/dedup/shared_rate_budget.hpp"
 #include "capi_relay/common/files.hpp"
 #include "capi_relay/common/log.hpp"
 #include "capi_relay/event/element.hpp"
@@ -48,6 +49,7 @@ struct Batch {
   int64_t opened_steady_ms = 0;
   bool sealed = false;     // full or flush_interval elapsed: no more records join it
   bool in_flight = false;
+  bool sent_once = false;  // a request carried it at least once
   int64_t not_before = 0;  // steady ms; this batch's own earliest resend (e.g. after refresh)
   // The access token the batch was last sent with: a 401 for a token that has been replaced
   // since (another batch's 401 refreshed it while this one was in flight) is not a reason to
@@ -86,6 +88,18 @@ class UploaderImpl final : public Uploader {
         id_names_only_(metrics_.identifiers.with("names_only")),
         dead_rejected_(metrics_.events_dead_lettered.with("rejected")),
         dead_expired_(metrics_.events_dead_lettered.with("expired")) {
+    if (li_.rate_limit.shared && (li_.rate_limit.per_minute > 0 || li_.rate_limit.per_day > 0)) {
+      SharedRateBudgetOptions o;
+      o.url = deps.config.dedup.redis_url;
+      o.per_minute = li_.rate_limit.per_minute;
+      o.per_day = li_.rate_limit.per_day;
+      if (auto b = open_shared_rate_budget(o, deps.clock)) {
+        shared_budget_ = std::move(*b);
+      } else {
+        log::error(kComponent, "shared rate budget disabled; using the local limit",
+                   {{"error", b.error()}});
+      }
+    }
     metrics_.uploads_paused.set(0);
     metrics_.token_expiry.clear();
     metrics_.refresh_token_expiry.clear();
@@ -255,6 +269,16 @@ class UploaderImpl final : public Uploader {
     for (;;) {
       Batch* open = nullptr;
       if (!batches_.empty() && !batches_.back().sealed) open = &batches_.back();
+      // While the request budget binds, a batch waiting for its first send (not in flight, never
+      // sent) takes more records instead of the records waiting for a free batch slot.
+      if (open == nullptr && rate_wait_until_ > clock_.steady_ms()) {
+        for (Batch& b : batches_) {
+          if (!b.in_flight && !b.sent_once && b.size() < batch_max_) {
+            open = &b;
+            break;
+          }
+        }
+      }
       if (open == nullptr) {
         if (batches_.size() >= max_batches_) return;
         batches_.emplace_back();
@@ -310,11 +334,27 @@ class UploaderImpl final : public Uploader {
     }
   }
 
+  // One request from the budget: the shared one in Redis when rate_limit.shared is set (the
+  // app's quota is per app, not per relay), else — or while Redis cannot be asked — the local one.
+  // Returns 0 when a request may go now, else the ms to wait.
+  int64_t acquire_request_budget() {
+    if (shared_budget_) {
+      auto r = shared_budget_->try_acquire();
+      if (r) return *r;
+      log::warn(kComponent, "shared rate budget unavailable; using the local limit",
+                {{"error", r.error()}});
+    }
+    return limiter_.try_acquire();
+  }
+
   void seal(int64_t now, bool stopping) {
+    // While the request budget binds, open batches keep filling up to batch_max_events instead of
+    // being sealed at flush_interval: fewer, larger requests rather than a queue of small ones.
+    const bool rate_bound = rate_wait_until_ > now;
     for (Batch& b : batches_) {
       if (b.sealed) continue;
       if (stopping || b.size() >= batch_max_ ||
-          now - b.opened_steady_ms >= li_.flush_interval.count()) {
+          (!rate_bound && now - b.opened_steady_ms >= li_.flush_interval.count())) {
         b.sealed = true;
       }
     }
@@ -388,7 +428,7 @@ class UploaderImpl final : public Uploader {
       }
       expire_old(b);
       if (b.size() == 0) continue;  // erased below
-      if (const int64_t wait = limiter_.try_acquire(); wait > 0) {
+      if (const int64_t wait = acquire_request_budget(); wait > 0) {
         rate_wait_until_ = now + wait;
         break;
       }
@@ -436,6 +476,7 @@ class UploaderImpl final : public Uploader {
     append_batch_json(b.events, body);
     metrics_.batch_events.observe(static_cast<double>(b.size()));
     b.in_flight = true;
+    b.sent_once = true;
     ++in_flight_;
     const int64_t sent_at = clock_.steady_ms();
     const uint64_t seq = b.seq;
@@ -767,6 +808,7 @@ class UploaderImpl final : public Uploader {
   // Loop thread only.
   Backoff backoff_;
   RateLimiter limiter_;
+  std::unique_ptr<SharedRateBudget> shared_budget_;  // rate_limit.shared; null otherwise
   const size_t batch_max_;
   const size_t max_batches_;
   std::list<Batch> batches_;  // oldest first; at most max_batches_

@@ -209,3 +209,46 @@ TEST(RedisDedup, UnreachableRedisFallsBackOrAnswers503PerConfig) {
 
 }  // namespace
 }  // namespace capi_relay::testing
+
+namespace capi_relay::testing {
+namespace {
+
+// Two relays draw from one request budget in Redis (rate_limit.shared): together they stay within
+// it, their batches grow instead, and every event is still delivered.
+TEST(RedisDedup, TwoRelaysShareOneRequestBudget) {
+  if (!have_redis_server()) GTEST_SKIP() << "redis-server not installed";
+  RedisChild redis;
+  ASSERT_TRUE(redis.start());
+  FakeLinkedIn fake;
+  std::string cfg = yaml(fake.base_url(), redis.url());
+  cfg.replace(cfg.find("  flush_interval: 200ms\n"), 24,
+              "  flush_interval: 100ms\n  rate_limit:\n    per_minute: 4\n    shared: true\n");
+  RelayProcess a, b;
+  std::string err;
+  ASSERT_TRUE(a.start(cfg, &err)) << err;
+  ASSERT_TRUE(b.start(cfg, &err)) << err;
+  const int64_t ts = now_ms() - 1000;
+  // 20 waves 150 ms apart to each relay: unthrottled, that is ~40 requests.
+  for (int wave = 0; wave < 20; ++wave) {
+    for (RelayProcess* relay : {&a, &b}) {
+      std::string id = std::string(relay == &a ? "a-" : "b-") + std::to_string(wave);
+      ASSERT_EQ(relay->post_events(event_json(id, ts)).status, 202);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  const auto window_start = std::chrono::steady_clock::now();
+  // Within the current minute window at most 4 requests in total (two windows if the test
+  // crosses a minute boundary: at most 8 by the time everything is delivered).
+  ASSERT_TRUE(eventually([&] { return received_counts(fake).size() >= 40; }, 75000))
+      << "delivered " << received_counts(fake).size();
+  size_t requests = 0;
+  for (const auto& r : fake.requests())
+    if (r.target.find("/rest/conversionEvents") != std::string::npos) ++requests;
+  EXPECT_LE(requests, 8u);
+  EXPECT_GE(requests, 2u);
+  for (const auto& [id, n] : received_counts(fake)) EXPECT_EQ(n, 1) << id;
+  (void)window_start;
+}
+
+}  // namespace
+}  // namespace capi_relay::testing

@@ -3,8 +3,8 @@
 //   per_minute: at most N requests in any sliding 60 s window (steady clock);
 //   per_day:    at most N requests per UTC day; the count resets at 00:00 UTC by the wall clock,
 //               like LinkedIn's own quotas.
-// 0 disables a limit. `shared` (one budget across relays via Redis) is not implemented yet: the
-// local budget is used.
+// 0 disables a limit. With `shared: true` the uploader draws from SharedRateBudget (Redis) first
+// and falls back to this local budget only while Redis cannot be asked.
 // Threading: not thread-safe; owned by the uploader thread.
 #include <cstdint>
 #include <algorithm>
