@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything (relay, tests, benchmarks) in build/, and runs every
-# test with ctest: the primary stage. Then, with clang (clang++-14 and its sanitizer/fuzzer
+# test with ctest: the primary stage; then the browser snippet in headless Chromium against the
+# real relay (tests/browser/run.sh --real). Then, with clang (clang++-14 and its sanitizer/fuzzer
 # runtimes; installed from Debian when missing and possible), one more build in build-asan/
 # (AddressSanitizer + UndefinedBehaviorSanitizer + libFuzzer, no benchmarks) runs the unit and
 # integration tests again under the sanitizers and fuzzes each parser for a bounded time.
@@ -13,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths relative to the checkout, so a fresh clone elsewhere reuses the compiler cache.
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 jobs=$(nproc)
 budget=${CAPI_RELAY_CI_BUDGET:-2700}
 fuzz_seconds=${CAPI_RELAY_FUZZ_SECONDS:-25}
@@ -72,6 +75,11 @@ stage_primary() {
   cmake --build build -j"$jobs"
   cd build
   ctest --output-on-failure --timeout 600 -j"$jobs"
+}
+
+# ---- stage 1b: the browser snippet in headless Chromium against the real relay ---------------
+stage_browser() {
+  tests/browser/run.sh --real
 }
 
 # ---- stage 2: clang build with ASan + UBSan + libFuzzer (no benchmarks) ------------------------
@@ -135,9 +143,10 @@ stage_fuzz() {
   return "$failed"
 }
 export jobs fuzz_seconds
-export -f stage_primary stage_sanitize_build stage_sanitize_tests stage_fuzz
+export -f stage_primary stage_browser stage_sanitize_build stage_sanitize_tests stage_fuzz
 
 run_stage primary 2400 stage_primary
+run_stage browser 600 stage_browser
 
 skip_sanitize=""
 if [ "${CAPI_RELAY_SKIP_SANITIZE:-0}" = 1 ]; then
