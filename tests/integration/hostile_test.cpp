@@ -605,7 +605,13 @@ TEST(Hostile, GlobalBodyBudgetAnswers503AndRecovers) {
   ASSERT_TRUE(eventually([&] {
     busy = relay.post_events(event_json("b-1"));
     return busy.status == 503;
-  }, 1000)) << busy.status;
+  }, 1000)) << busy.status << "\n" << [&] {
+    std::string out;  // what the relay answered so far, by code
+    std::istringstream in(relay.admin_get("/metrics").body);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("capi_relay_ingest_requests_total", 0) == 0) out += line + "\n";
+    return out;
+  }();
   EXPECT_TRUE(json_error(busy));
   EXPECT_EQ(busy.headers["retry-after"], "1");
   // When the holders time out (body_timeout), the budget comes back.
