@@ -295,7 +295,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs on the session's strand (posted by evict_idle): closes the connection if it is still
   // waiting for a request. A request that began meanwhile goes on (the limit overshoots by one).
   void evict() {
-    if (waiting_idle_) stream_.socket().cancel();
+    beast::error_code ignored;  // the socket may already be closed: nothing to cancel then
+    if (waiting_idle_) stream_.socket().cancel(ignored);
   }
   // Called by evict_idle with idle_mu held, after it took this session off the idle list.
   void unlisted_by_evictor() { idle_listed_ = false; }

@@ -593,13 +593,15 @@ TEST(Hostile, GlobalBodyBudgetAnswers503AndRecovers) {
                                        "  body_timeout: 1500ms\n"),
                           &err))
       << err;
-  // Two clients declare 32 KiB bodies and send nothing: the budget is spoken for.
+  // Two clients declare 32 KiB bodies and send nothing: the budget is spoken for. (They ask for
+  // 100 Continue, which the relay sends once it holds their share: then the budget is taken.)
   std::vector<std::unique_ptr<RawClient>> holders;
   for (int i = 0; i < 2; ++i) {
     holders.push_back(std::make_unique<RawClient>(relay.ingest_port()));
     holders.back()->send(
         "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: 32768\r\n\r\n");
+        "Expect: 100-continue\r\nContent-Length: 32768\r\n\r\n");
+    ASSERT_EQ(holders.back()->read_response(2000).status, 100);
   }
   HttpResult busy;
   ASSERT_TRUE(eventually([&] {
