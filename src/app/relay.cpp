@@ -105,7 +105,13 @@ void reload_config(const Config& running, IngestServer& server) {
   };
   differs(c.server.listen != running.server.listen || c.admin.listen != running.admin.listen ||
               c.server.max_body_bytes != running.server.max_body_bytes ||
-              c.server.io_threads != running.server.io_threads,
+              c.server.io_threads != running.server.io_threads ||
+              c.server.max_connections != running.server.max_connections ||
+              c.server.per_client_rate != running.server.per_client_rate ||
+              c.server.per_client_burst != running.server.per_client_burst ||
+              c.server.trusted_proxies != running.server.trusted_proxies ||
+              c.server.max_buffered_bytes != running.server.max_buffered_bytes ||
+              c.server.max_events_per_request != running.server.max_events_per_request,
           "server");
   differs(c.spool.dir != running.spool.dir || c.spool.max_bytes != running.spool.max_bytes ||
               c.spool.fsync != running.spool.fsync,
