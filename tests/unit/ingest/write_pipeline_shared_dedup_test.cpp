@@ -11,104 +11,15 @@
 #include "capi_relay/dedup/redis_dedup.hpp"
 #include "capi_relay/ingest/write_pipeline.hpp"
 #include "capi_relay/metrics/registry.hpp"
+#include "pipeline_fakes.hpp"
 
 namespace capi_relay {
 namespace {
 
 using namespace std::chrono_literals;
 
-// An in-memory spool that never fails.
-class MemorySpool final : public Spool {
- public:
-  bool would_exceed(uint64_t) const override { return false; }
-  Result<RecordId> append(std::string_view payload, int64_t) override {
-    buffered_.emplace_back(payload);
-    return RecordId{1, static_cast<uint32_t>(buffered_.size())};
-  }
-  Result<void> sync(bool) override {
-    std::lock_guard lock(mu_);
-    for (auto& p : buffered_) durable_.push_back(std::move(p));
-    buffered_.clear();
-    return {};
-  }
-  size_t read_next(size_t, std::vector<SpoolEntry>&) override { return 0; }
-  Result<void> complete(std::span<const RecordId>) override { return {}; }
-  Result<void> for_each_pending(const std::function<void(const SpoolEntry&)>&) override { return {}; }
-  SpoolStats stats() const override { return {}; }
-  uint64_t truncated_records() const override { return 0; }
-  std::vector<std::string> durable() {
-    std::lock_guard lock(mu_);
-    return durable_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> durable_;
-  std::vector<std::string> buffered_;
-};
-
-// A shared store as another relay sees it: `foreign` keys are claimed by another relay (kBusy)
-// until the test commits or releases them there; `unavailable` makes every claim kUnavailable.
-class SharedDedup final : public DedupStore {
- public:
-  void claim(std::span<const uint64_t> keys, std::span<ClaimResult> out, int64_t) override {
-    std::lock_guard lock(mu_);
-    ++claims;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (unavailable) {
-        out[i] = ClaimResult::kUnavailable;
-      } else if (foreign.count(keys[i])) {
-        out[i] = ClaimResult::kBusy;
-      } else if (committed.count(keys[i]) || pending.count(keys[i])) {
-        out[i] = ClaimResult::kDuplicate;
-      } else {
-        pending.insert(keys[i]);
-        out[i] = ClaimResult::kClaimed;
-      }
-    }
-  }
-  void commit(std::span<const uint64_t> keys, int64_t) override {
-    std::lock_guard lock(mu_);
-    for (auto k : keys) {
-      pending.erase(k);
-      committed.insert(k);
-    }
-  }
-  void release(std::span<const uint64_t> keys) override {
-    std::lock_guard lock(mu_);
-    for (auto k : keys) {
-      pending.erase(k);
-      released.insert(k);
-    }
-  }
-  void recover(uint64_t, int64_t) override {}
-  Result<void> flush() override { return {}; }
-  uint64_t size() const override { return 0; }
-
-  // The other relay's outcome for one of its claims.
-  void other_relay_commits(uint64_t k) {
-    std::lock_guard lock(mu_);
-    foreign.erase(k);
-    committed.insert(k);
-  }
-  void other_relay_releases(uint64_t k) {
-    std::lock_guard lock(mu_);
-    foreign.erase(k);
-  }
-  bool was_released(uint64_t k) {
-    std::lock_guard lock(mu_);
-    return released.count(k) > 0;
-  }
-  int claim_count() {
-    std::lock_guard lock(mu_);
-    return claims;
-  }
-
-  std::mutex mu_;
-  std::set<uint64_t> foreign, committed, pending, released;
-  std::atomic<bool> unavailable{false};
-  int claims = 0;
-};
+using testing::MemorySpool;
+using SharedDedup = testing::RecordingDedup;
 
 struct Fixture {
   MemorySpool spool;

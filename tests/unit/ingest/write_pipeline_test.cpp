@@ -8,92 +8,13 @@
 #include <set>
 
 #include "capi_relay/metrics/registry.hpp"
+#include "pipeline_fakes.hpp"
 
 namespace capi_relay {
 namespace {
 
-// An in-memory spool whose sync can be made to fail.
-class MemorySpool final : public Spool {
- public:
-  bool would_exceed(uint64_t incoming) const override { return buffered_bytes_ + incoming > limit; }
-  Result<RecordId> append(std::string_view payload, int64_t) override {
-    buffered_.emplace_back(payload);
-    buffered_bytes_ += payload.size();
-    return RecordId{1, static_cast<uint32_t>(buffered_.size())};
-  }
-  Result<void> sync(bool) override {
-    ++syncs;
-    if (fail_sync) {
-      buffered_.clear();
-      buffered_bytes_ = 0;
-      return Error{"disk full"};
-    }
-    std::lock_guard lock(mu_);
-    for (auto& p : buffered_) durable.push_back(std::move(p));
-    buffered_.clear();
-    return {};
-  }
-  size_t read_next(size_t, std::vector<SpoolEntry>&) override { return 0; }
-  Result<void> complete(std::span<const RecordId>) override { return {}; }
-  Result<void> for_each_pending(const std::function<void(const SpoolEntry&)>&) override {
-    return {};
-  }
-  SpoolStats stats() const override { return {}; }
-  uint64_t truncated_records() const override { return 0; }
-
-  std::vector<std::string> durable_copy() {
-    std::lock_guard lock(mu_);
-    return durable;
-  }
-
-  std::atomic<bool> fail_sync{false};
-  std::atomic<int> syncs{0};
-  uint64_t limit = 1 << 20;
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> durable;
-  std::vector<std::string> buffered_;
-  uint64_t buffered_bytes_ = 0;
-};
-
-// Records the protocol calls; pending claims answer duplicate like the local backend.
-class RecordingDedup final : public DedupStore {
- public:
-  void claim(std::span<const uint64_t> keys, std::span<ClaimResult> out, int64_t) override {
-    std::lock_guard lock(mu_);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (committed.count(keys[i]) || pending.count(keys[i])) {
-        out[i] = ClaimResult::kDuplicate;
-      } else {
-        pending.insert(keys[i]);
-        out[i] = ClaimResult::kClaimed;
-      }
-    }
-  }
-  void commit(std::span<const uint64_t> keys, int64_t) override {
-    std::lock_guard lock(mu_);
-    for (auto k : keys) {
-      pending.erase(k);
-      committed.insert(k);
-    }
-  }
-  void release(std::span<const uint64_t> keys) override {
-    std::lock_guard lock(mu_);
-    for (auto k : keys) {
-      pending.erase(k);
-      committed.erase(k);
-      ++released;
-    }
-  }
-  void recover(uint64_t k, int64_t) override { committed.insert(k); }
-  Result<void> flush() override { return {}; }
-  uint64_t size() const override { return committed.size(); }
-
-  std::mutex mu_;
-  std::set<uint64_t> committed, pending;
-  int released = 0;
-};
+using testing::MemorySpool;
+using testing::RecordingDedup;
 
 struct Fixture {
   MemorySpool spool;
@@ -126,14 +47,14 @@ TEST(WritePipeline, CommitsKeysOnlyAfterTheSpoolSync) {
   auto w = write(f.pipeline, request({1, 2, 1}));
   EXPECT_EQ(w->status, WriteStatus::kOk);
   EXPECT_EQ(w->duplicate, (std::vector<uint8_t>{0, 0, 1}));  // same key twice in one body
-  EXPECT_EQ(f.spool.durable_copy().size(), 2u);
+  EXPECT_EQ(f.spool.durable().size(), 2u);
   EXPECT_EQ(f.dedup.committed, (std::set<uint64_t>{1, 2}));
   EXPECT_TRUE(f.dedup.pending.empty());
   EXPECT_GE(f.notified.load(), 1);
   // A later request with a known key is a duplicate and writes nothing new.
   auto again = write(f.pipeline, request({2, 3}));
   EXPECT_EQ(again->duplicate, (std::vector<uint8_t>{1, 0}));
-  EXPECT_EQ(f.spool.durable_copy().size(), 3u);
+  EXPECT_EQ(f.spool.durable().size(), 3u);
   f.pipeline.stop();
 }
 
@@ -145,7 +66,7 @@ TEST(WritePipeline, FailedSyncReleasesClaimsAndAnswersFailure) {
   EXPECT_EQ(w->status, WriteStatus::kWriteFailed);
   EXPECT_TRUE(f.dedup.committed.empty());
   EXPECT_TRUE(f.dedup.pending.empty());
-  EXPECT_EQ(f.dedup.released, 2);
+  EXPECT_EQ(f.dedup.released, (std::set<uint64_t>{10, 11}));
   // The disk recovers: the same keys are accepted, not duplicates.
   f.spool.fail_sync = false;
   auto retry = write(f.pipeline, request({10, 11}));
@@ -162,7 +83,7 @@ TEST(WritePipeline, FullSpoolRefusesWithoutClaiming) {
   EXPECT_EQ(w->status, WriteStatus::kSpoolFull);
   EXPECT_TRUE(f.dedup.pending.empty());
   EXPECT_TRUE(f.dedup.committed.empty());
-  EXPECT_TRUE(f.spool.durable_copy().empty());
+  EXPECT_TRUE(f.spool.durable().empty());
   f.pipeline.stop();
 }
 
@@ -175,7 +96,7 @@ TEST(WritePipeline, ReplayBypassesDedupAndRecommitsKeys) {
   auto w = write(f.pipeline, std::move(replay));
   EXPECT_EQ(w->status, WriteStatus::kOk);
   EXPECT_EQ(w->duplicate, (std::vector<uint8_t>{0}));
-  EXPECT_EQ(f.spool.durable_copy().size(), 2u);
+  EXPECT_EQ(f.spool.durable().size(), 2u);
   EXPECT_TRUE(f.dedup.committed.count(30));
   f.pipeline.stop();
 }
@@ -198,7 +119,7 @@ TEST(WritePipeline, ConcurrentRequestsShareCommitGroupsAndEachKeyIsAcceptedOnce)
   for (auto& t : threads) t.join();
   EXPECT_EQ(accepted.load(), kPerThread);
   EXPECT_EQ(duplicates.load(), kPerThread * (kThreads - 1));
-  EXPECT_EQ(f.spool.durable_copy().size(), static_cast<size_t>(kPerThread));
+  EXPECT_EQ(f.spool.durable().size(), static_cast<size_t>(kPerThread));
   f.pipeline.stop();
 }
 
