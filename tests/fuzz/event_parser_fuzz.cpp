@@ -40,6 +40,13 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
+// eventId is limited to 64 characters (contract §3), i.e. UTF-8 code points, not bytes.
+size_t utf8_chars(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
   for (char c : s)
@@ -76,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         continue;
       }
       const auto& e = item.event;
-      check(!e.event_id.empty() && e.event_id.size() <= 64);
+      check(!e.event_id.empty() && utf8_chars(e.event_id) <= 64);
       check(e.email_sha256.empty() || is_hex64(e.email_sha256));
       check(e.ip_sha256.empty() || is_hex64(e.ip_sha256));
       check(rules.allowed_rules.count(e.rule_id) == 1);
