@@ -32,6 +32,17 @@ std::filesystem::path bench_dir() {
   return base / ("fsync-bench." + std::to_string(getpid()));
 }
 
+void report(benchmark::State& state, std::vector<double>& us, size_t bytes) {
+  if (us.empty()) return;
+  std::sort(us.begin(), us.end());
+  state.counters["p50_us"] = us[us.size() / 2];
+  state.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  state.counters["max_us"] = us.back();
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+}
+
+// Appends state.range(0) bytes (one commit group) and fdatasyncs: the file grows with every
+// sync, so each sync also writes the inode's new size.
 void BM_AppendFdatasync(benchmark::State& state) {
   const auto dir = bench_dir();
   std::filesystem::create_directories(dir);
@@ -41,7 +52,8 @@ void BM_AppendFdatasync(benchmark::State& state) {
     state.SkipWithError("cannot create the bench file");
     return;
   }
-  const std::string record(kRecordBytes, 'r');
+  const auto bytes = static_cast<size_t>(state.range(0));
+  const std::string record(bytes, 'r');
   std::vector<double> us;
   us.reserve(1 << 16);
   off_t size = 0;
@@ -64,14 +76,52 @@ void BM_AppendFdatasync(benchmark::State& state) {
   }
   ::close(fd);
   std::filesystem::remove_all(dir);
-  if (us.empty()) return;
-  std::sort(us.begin(), us.end());
-  state.counters["p50_us"] = us[us.size() / 2];
-  state.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
-  state.counters["max_us"] = us.back();
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kRecordBytes);
+  report(state, us, bytes);
 }
-BENCHMARK(BM_AppendFdatasync)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_AppendFdatasync)->Arg(kRecordBytes)->Arg(32 * kRecordBytes)
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The same writes into a file whose blocks were written (zeros) and synced beforehand: a sync
+// then writes data blocks only, no size or extent change.
+void BM_PrewrittenFdatasync(benchmark::State& state) {
+  const auto dir = bench_dir();
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "segment.log";
+  int fd = ::open(file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    state.SkipWithError("cannot create the bench file");
+    return;
+  }
+  const std::string zeros(1 << 20, '\0');
+  for (off_t off = 0; off < kRewindBytes; off += static_cast<off_t>(zeros.size()))
+    if (::pwrite(fd, zeros.data(), zeros.size(), off) != static_cast<ssize_t>(zeros.size())) {
+      state.SkipWithError("cannot pre-write the bench file");
+      ::close(fd);
+      return;
+    }
+  (void)::fsync(fd);
+  const auto bytes = static_cast<size_t>(state.range(0));
+  const std::string record(bytes, 'r');
+  std::vector<double> us;
+  us.reserve(1 << 16);
+  off_t off = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (::pwrite(fd, record.data(), record.size(), off) != static_cast<ssize_t>(record.size()) ||
+        ::fdatasync(fd) != 0) {
+      state.SkipWithError("pwrite or fdatasync failed");
+      break;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    off += static_cast<off_t>(record.size());
+    if (off + static_cast<off_t>(bytes) > kRewindBytes) off = 0;
+  }
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+  report(state, us, bytes);
+}
+BENCHMARK(BM_PrewrittenFdatasync)->Arg(kRecordBytes)->Arg(32 * kRecordBytes)
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

@@ -11,6 +11,9 @@
 #
 # Usage: bench/load.sh [build-dir]      (default: build; needs bin/capi-relay and bin/fsync_bench)
 # Env:   DURATION=10s ROUNDS=2 CONNECTIONS=64 SERVER_CPU=0 CLIENT_CPU=1 UPLOAD=nginx|dry-run
+#        KINDS="single batch"  PROFILE=DIR (perf record -e cpu-clock with DWARF call graphs of each
+#        relay run into DIR, with a flat report per run by thread: DIR/<kind>-<round>.txt; the
+#        profiler costs the relay some throughput in that run)
 # Needs: wrk, nginx (nginx-light), taskset, curl, awk.
 # Numbers on a shared machine swing a lot between runs: compare only ratios from the same run.
 set -euo pipefail
@@ -111,7 +114,7 @@ http {
   fastcgi_temp_path $tmp/nginx/fastcgi;
   uwsgi_temp_path $tmp/nginx/uwsgi;
   scgi_temp_path $tmp/nginx/scgi;
-  client_max_body_size 1m;
+  client_max_body_size 0;  # the relay uploads batches of up to 5,000 events (~2 MB)
   server {
     listen 127.0.0.1:$nginx_port;
     location / { return 204; }
@@ -198,7 +201,14 @@ echo "spool on $fs_type ($tmp)"
 printf '%-7s %-6s %-5s %10s %11s %9s %9s %7s %9s %9s %7s %8s\n' \
   kind server round req/s events/s p50_ms p99_ms non2xx rss_idle rss_load group fsync_ms
 stamp=$(date +%s)
-for kind in single batch; do
+kinds=${KINDS:-single batch}
+profile_dir=${PROFILE:-}
+if [ -n "$profile_dir" ]; then
+  command -v perf >/dev/null || { echo "load.sh: PROFILE needs perf (apt-get install linux-perf)" >&2; exit 2; }
+  mkdir -p "$profile_dir"
+  profile_dir=$(cd "$profile_dir" && pwd)
+fi
+for kind in $kinds; do
   events=1
   [ "$kind" = batch ] && events=100
   for round in $(seq "$rounds"); do
@@ -209,9 +219,30 @@ for kind in single batch; do
       else
         start_relay
         rss0=$(rss_kb "$relay_pid")
+        perf_pid=""
+        if [ -n "$profile_dir" ]; then
+          perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$relay_pid" -o "$profile_dir/$kind-$round.data" 2>/dev/null &
+          perf_pid=$!
+        fi
         line=$(run_wrk "$relay_ingest" "$events" "r$kind$round-$stamp")
+        if [ -n "$perf_pid" ]; then
+          kill -INT "$perf_pid" 2>/dev/null || true
+          wait "$perf_pid" 2>/dev/null || true
+          perf report -i "$profile_dir/$kind-$round.data" --stdio --no-children --sort comm,dso,symbol \
+            -g none --percent-limit 0.3 2>/dev/null | grep '%' | cut -c1-160 >"$profile_dir/$kind-$round.txt" || true
+        fi
         rss1=$(rss_kb "$relay_pid")
         group=$(metric_mean capi_relay_spool_commit_group_requests)
+        curl -s "http://127.0.0.1:$relay_admin/metrics" | awk -v k="$kind" -v r="$round" '
+          $1 == "capi_relay_events_uploaded_total" {up = $2}
+          $1 == "capi_relay_events_accepted_total" {acc = $2}
+          $1 == "capi_relay_uploads_paused" {paused = $2}
+          $1 ~ /^capi_relay_upload_requests_total/ {codes = codes " " $1 "=" $2}
+          END {
+            sub(/capi_relay_upload_requests_total/, "", codes)
+            gsub(/capi_relay_upload_requests_total/, "", codes)
+            printf "        upload side (%s %s): %d of %d accepted events uploaded during the run, paused %s, requests%s\n", k, r, up, acc, paused, (codes == "" ? " none" : codes)
+          }' >>"$tmp/upload.txt"
         fsync=$(metric_mean capi_relay_spool_fsync_duration_seconds)
         [ "$fsync" != "-" ] && fsync=$(awk -v f="$fsync" 'BEGIN {printf "%.2f", f * 1000}')
         stop_relay
@@ -231,6 +262,8 @@ for kind in single batch; do
 done
 
 echo
+cat "$tmp/upload.txt" 2>/dev/null || true
+echo
 echo "means over rounds (relay/nginx):"
 awk '
   {k = $1; s = $2; n[k, s]++; rps[k, s] += $4; eps[k, s] += $5; p99[k, s] += $7; bad[k, s] += $8}
@@ -249,7 +282,8 @@ awk '
 if [ -x "$fsync_bin" ]; then
   echo
   echo "fdatasync on the spool's file system ($fs_type): 270-byte append + fdatasync"
-  out=$(CAPI_RELAY_FSYNC_DIR="$tmp/fsync" "$fsync_bin" --benchmark_min_time=2 2>/dev/null | grep BM_AppendFdatasync || true)
+  probe=$(CAPI_RELAY_FSYNC_DIR="$tmp/fsync" "$fsync_bin" --benchmark_min_time=1 2>/dev/null || true)
+  out=$(grep 'BM_AppendFdatasync/270/' <<<"$probe" || true)
   p50=$(sed -n 's/.*p50_us=\([0-9.]*\)\(k*\).*/\1 \2/p' <<<"$out" | awk '{print ($2 == "k") ? $1 * 1000 : $1}')
   p99=$(sed -n 's/.*p99_us=\([0-9.]*\)\(k*\).*/\1 \2/p' <<<"$out" | awk '{print ($2 == "k") ? $1 * 1000 : $1}')
   if [ -n "$p50" ]; then
@@ -260,8 +294,19 @@ if [ -x "$fsync_bin" ]; then
       printf "  arrived during the previous one: up to %d requests per group, so the fsync-bound\n", c
       printf "  ceiling is %d / %.2f ms = %.0f req/s (single events)\n", c, p50 / 1000, c / (p50 / 1e6)
       g = r * p50 / 1e6; if (g > c) g = c; if (g < 1) g = 1
-      printf "  implied group at the measured %.0f req/s: %.1f requests per fdatasync\n", r, g
+      printf "  implied group at the measured %.0f req/s with a quiet-disk sync: %.1f requests\n", r, g
+      printf "  (the relay'"'"'s own mean group and sync time under load are the group and fsync_ms columns)\n"
     }'
+    echo "  all probes (bytes per sync; appended = the file grows, prewritten = blocks written before):"
+    awk '/^BM_/ {
+      split($1, a, "/"); kind = (a[1] == "BM_AppendFdatasync") ? "appended  " : "prewritten"
+      p50 = ""; p99 = ""
+      for (i = 2; i <= NF; i++) {
+        if ($i ~ /^p50_us=/) p50 = substr($i, 8)
+        if ($i ~ /^p99_us=/) p99 = substr($i, 8)
+      }
+      printf "    %s %6s bytes: p50 %s us, p99 %s us, cpu %s %s per sync\n", kind, a[2], p50, p99, $4, $5
+    }' <<<"$probe"
   else
     echo "  fsync_bench gave no result"
   fi

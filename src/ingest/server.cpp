@@ -16,6 +16,7 @@
 
 #include "capi_relay/common/json_text.hpp"
 #include "capi_relay/common/log.hpp"
+#include "capi_relay/common/thread_name.hpp"
 #include "capi_relay/event/parser.hpp"
 #include "capi_relay/event/record.hpp"
 #include "capi_relay/ingest/client_limits.hpp"
@@ -471,7 +472,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void process_events() {
     auto& body = parser_->get().body();
     const bool padded = body.capacity() - body.size() >= kBodyPadding;
-    parsed_.items.clear();
+    // parsed_ keeps its items from the last request: the parser reuses them and their strings.
     ParseOptions opts{server_.clock.now_ms(), false};
     opts.max_items = server_.config.server.max_events_per_request;
     server_.thread_parser(*policy_).parse_body(body, padded, opts, parsed_);
@@ -841,7 +842,10 @@ uint16_t IngestServer::admin_port() const {
 void IngestServer::start() {
   for (size_t i = 0; i < impl_->acceptors.size(); ++i) impl_->accept(i);
   for (unsigned i = 0; i < impl_->threads_wanted; ++i)
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->threads.emplace_back([this] {
+      set_thread_name("ingest-io");
+      impl_->io.run();
+    });
 }
 
 void IngestServer::refuse_ingest() { impl_->refusing.store(true); }

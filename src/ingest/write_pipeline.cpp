@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "capi_relay/common/log.hpp"
+#include "capi_relay/common/thread_name.hpp"
 #include "capi_relay/dedup/redis_dedup.hpp"
 
 namespace capi_relay {
@@ -27,7 +28,12 @@ WritePipeline::WritePipeline(Spool& spool, DedupStore& dedup, metrics::RelayMetr
 
 WritePipeline::~WritePipeline() { stop(); }
 
-void WritePipeline::start() { thread_ = std::thread([this] { run(); }); }
+void WritePipeline::start() {
+  thread_ = std::thread([this] {
+    set_thread_name("spool-writer");
+    run();
+  });
+}
 
 bool WritePipeline::submit(std::unique_ptr<WriteRequest>& req) {
   if (stopping_.load(std::memory_order_acquire)) return false;

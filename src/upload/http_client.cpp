@@ -4,6 +4,7 @@
 // the response and gives the connection back when the server keeps it alive.
 #include "capi_relay/upload/http_client.hpp"
 
+#include "capi_relay/common/thread_name.hpp"
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -75,7 +76,10 @@ class BeastHttpClient final : public HttpClient {
     if (origin_.port != (origin_.scheme == "https" ? 443 : 80)) {
       host_header_ += ":" + std::to_string(origin_.port);
     }
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("upload-http");
+      ioc_.run();
+    });
   }
 
   ~BeastHttpClient() override { shutdown(); }

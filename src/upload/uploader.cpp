@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "capi_relay/common/thread_name.hpp"
 #include "capi_relay/dedup/shared_rate_budget.hpp"
 #include "capi_relay/common/files.hpp"
 #include "capi_relay/common/log.hpp"
@@ -111,7 +112,10 @@ class UploaderImpl final : public Uploader {
     std::lock_guard lock(mu_);
     if (started_) return;
     started_ = true;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("uploader");
+      run();
+    });
   }
 
   void notify() override {
