@@ -22,6 +22,7 @@ using dedup_detail::now_seconds;
 // Slots examined for expired entries per flush(): with the writer's 1 s background flush, a table
 // of 2M slots is swept every ~30 s.
 constexpr uint64_t kSweepSlotsPerFlush = 1 << 16;
+constexpr size_t kPrefetchAhead = 8;  // keys whose slots are loaded ahead of the one probed
 
 // Owns the table, the journal and the journal entries not yet written. Thread-safe: mu_ guards the
 // table and the unwritten entries (held briefly by every call); io_mu_ serializes journal I/O in
@@ -45,6 +46,7 @@ class LocalDedup final : public DedupStore {
     const uint32_t now_s = now_seconds(now_ms);
     std::lock_guard lock(mu_);
     for (size_t i = 0; i < keys.size(); ++i) {
+      if (i + kPrefetchAhead < keys.size()) table_.prefetch(keys[i + kPrefetchAhead]);
       out[i] = table_.claim(keys[i], now_s) ? ClaimResult::kClaimed : ClaimResult::kDuplicate;
     }
   }
@@ -53,9 +55,10 @@ class LocalDedup final : public DedupStore {
     const uint32_t now_s = now_seconds(now_ms);
     const uint32_t expiry = expiry_seconds(now_ms, window_ms_);
     std::lock_guard lock(mu_);
-    for (uint64_t k : keys) {
-      table_.set_committed(k, expiry, now_s);
-      unwritten_.push_back({k, expiry});
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (i + kPrefetchAhead < keys.size()) table_.prefetch(keys[i + kPrefetchAhead]);
+      table_.set_committed(keys[i], expiry, now_s);
+      unwritten_.push_back({keys[i], expiry});
     }
   }
 

@@ -36,6 +36,21 @@ constexpr size_t kInitialCapacity = 64 * 1024;
 
 bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+// A field's key: its text in the input when it has no escape (the usual case: no copy), else
+// unescaped. Stage 1 has validated the string, so its closing quote is there to find.
+error_code read_key(simdjson::simdjson_result<od::field>& field, std::string_view& key) {
+  od::raw_json_string raw;
+  CAPI_RELAY_JSON_TRY(field.key().get(raw));
+  const char* begin = raw.raw();
+  const char* p = begin;
+  while (*p != '"' && *p != '\\') ++p;
+  if (*p == '"') {
+    key = std::string_view(begin, static_cast<size_t>(p - begin));
+    return simdjson::SUCCESS;
+  }
+  return field.unescaped_key().get(key);
+}
+
 // Reads a scalar into f. Objects and arrays become kOther and are skipped by the caller's
 // iteration; null becomes absent. Fails only on malformed JSON.
 error_code read_field(od::value& v, RawField& f) {
@@ -121,7 +136,7 @@ error_code read_value(od::value& v, RawEvent& raw) {
   for (auto field : obj) {
     std::string_view key;
     od::value fv;
-    CAPI_RELAY_JSON_TRY(field.unescaped_key().get(key));
+    CAPI_RELAY_JSON_TRY(read_key(field, key));
     CAPI_RELAY_JSON_TRY(field.value().get(fv));
     if (key == "amount") {
       CAPI_RELAY_JSON_TRY(read_once(fv, raw.amount));
@@ -151,7 +166,7 @@ error_code read_user_ids(od::value& v, RawEvent& raw) {
     for (auto field : entry) {
       std::string_view key;
       od::value fv;
-      CAPI_RELAY_JSON_TRY(field.unescaped_key().get(key));
+      CAPI_RELAY_JSON_TRY(read_key(field, key));
       CAPI_RELAY_JSON_TRY(field.value().get(fv));
       if (key == "idType") {
         CAPI_RELAY_JSON_TRY(read_once(fv, id_type));
@@ -196,7 +211,7 @@ error_code read_user_info(od::value& v, RawEvent& raw) {
   for (auto field : obj) {
     std::string_view key;
     od::value fv;
-    CAPI_RELAY_JSON_TRY(field.unescaped_key().get(key));
+    CAPI_RELAY_JSON_TRY(read_key(field, key));
     CAPI_RELAY_JSON_TRY(field.value().get(fv));
     if (key == "firstName") {
       CAPI_RELAY_JSON_TRY(read_once(fv, raw.first_name));
@@ -238,7 +253,7 @@ error_code read_user(od::value& v, RawEvent& raw) {
   for (auto field : obj) {
     std::string_view key;
     od::value fv;
-    CAPI_RELAY_JSON_TRY(field.unescaped_key().get(key));
+    CAPI_RELAY_JSON_TRY(read_key(field, key));
     CAPI_RELAY_JSON_TRY(field.value().get(fv));
     RawField* slot = nullptr;
     if (key == "email") {
@@ -284,7 +299,7 @@ error_code read_event(od::object& obj, RawEvent& raw) {
   for (auto field : obj) {
     std::string_view key;
     od::value fv;
-    CAPI_RELAY_JSON_TRY(field.unescaped_key().get(key));
+    CAPI_RELAY_JSON_TRY(read_key(field, key));
     CAPI_RELAY_JSON_TRY(field.value().get(fv));
     if (key == "event") {
       CAPI_RELAY_JSON_TRY(read_once(fv, raw.event));

@@ -20,7 +20,7 @@ constexpr std::string_view kIdentifierTypes[] = {"email", "li_fat_id", "acxiom",
 // The causes the uploader reports (src/upload/uploader.cpp).
 constexpr std::string_view kRetryCauses[] = {"429",       "5xx",         "408",
                                              "timeout",   "connect_error", "tls_error",
-                                             "element_status", "partial_reject", "token_refresh"};
+                                             "element_status", "partial_reject", "token_refresh", "too_large"};
 
 template <class M, size_t N>
 Family<M>& prepopulate(Family<M>& f, const std::string_view (&values)[N]) {

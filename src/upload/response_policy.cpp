@@ -178,6 +178,19 @@ ResponseVerdict interpret_response(int status, std::string_view body, size_t ele
     v.action = BatchAction::kRefreshToken;
     return v;
   }
+  if (status == 413) {
+    // Payload too large: LinkedIn's limit is in bytes as well as elements. Halving the batch
+    // finds a size it takes; one element refused alone is what is too large, not the batch.
+    ResponseVerdict v;
+    if (element_count <= 1) {
+      v.action = BatchAction::kPerElement;
+      v.elements.assign(element_count, ElementVerdict{ElementAction::kDeadLetter, status,
+                                                      "request entity too large (413) for one element"});
+      return v;
+    }
+    v.action = BatchAction::kSplit;
+    return v;
+  }
   if (status == 403) return pause("forbidden");
   if (status == 426) return pause("version_retired");
   if (status == 400 || status == 422) {

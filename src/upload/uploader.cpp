@@ -35,10 +35,10 @@ constexpr std::string_view kComponent = "upload";
 constexpr int64_t kMaxEventAgeMs = 90ll * 24 * 3600 * 1000;
 constexpr int64_t kIdlePollMs = 1000;             // re-check the spool even without notify()
 constexpr int64_t kProactiveRefreshRetryMs = 60'000;
+constexpr size_t kGrowAfterFullBatches = 8;  // after a 413 lowered the batch size
 
 struct ItemMeta {
   RecordId id;
-  uint64_t fingerprint = 0;
   std::string payload;  // kept for the dead-letter store
 };
 
@@ -78,7 +78,8 @@ class UploaderImpl final : public Uploader {
         on_outcome_(deps.on_outcome),
         backoff_(li_.retry.initial_backoff.count(), li_.retry.max_backoff.count(), deps.random),
         limiter_(li_.rate_limit.per_minute, li_.rate_limit.per_day, deps.clock),
-        batch_max_(std::clamp<unsigned>(li_.batch_max_events, 1, 5000)),
+        batch_limit_(std::clamp<unsigned>(li_.batch_max_events, 1, 5000)),
+        batch_max_(batch_limit_),
         max_batches_(std::max<unsigned>(li_.max_in_flight, 1)),
         id_email_(metrics_.identifiers.with("email")),
         id_li_fat_id_(metrics_.identifiers.with("li_fat_id")),
@@ -289,6 +290,10 @@ class UploaderImpl final : public Uploader {
         open = &batches_.back();
         open->seq = ++batch_seq_;
       }
+      if (open->size() >= batch_max_) {  // batch_max_ was lowered (413) below its size
+        open->sealed = true;
+        continue;
+      }
       const size_t room = batch_max_ - open->size();
       std::vector<SpoolEntry> entries;
       const size_t n = spool_.read_next(room, entries);
@@ -314,7 +319,6 @@ class UploaderImpl final : public Uploader {
         }
         ItemMeta m;
         m.id = e.id;
-        m.fingerprint = dedup_fingerprint(ev->rule_id, ev->event_id);
         m.payload = std::move(e.payload);
         Batch& into = too_old(*ev) ? expired : *open;
         into.events.push_back(std::move(ev.value()));
@@ -581,6 +585,7 @@ class UploaderImpl final : public Uploader {
     switch (v.action) {
       case BatchAction::kPerElement: {
         upstream_ok(status);
+        if (status >= 200 && status < 300) grow_batches(b.size());
         const bool any_retry = apply(b, v.elements, "rejected");
         if (any_retry) {
           metrics_.upload_retries.inc();
@@ -605,8 +610,48 @@ class UploaderImpl final : public Uploader {
       case BatchAction::kPause:
         pause(v.pause_reason);
         break;
+      case BatchAction::kSplit:
+        split(b, now);
+        break;
     }
     if (b.size() == 0) batches_.erase(it);
+  }
+
+  // 413: the upstream found the body too large. The batch is resent at once as two halves, and
+  // later batches are no larger than the half until full batches of that size have gone through
+  // for a while (grow_batches): one element too large by itself ends up alone and dead-lettered
+  // without keeping batches small for good.
+  void split(Batch& b, int64_t now) {
+    const size_t half = b.size() / 2;
+    full_batches_ok_ = 0;
+    if (half < batch_max_) {
+      batch_max_ = std::max<size_t>(half, 1);
+      log::warn(kComponent, "upstream refused a batch as too large (413): batches now hold at most",
+                {{"events", std::to_string(batch_max_)}});
+    }
+    Batch& rest = batches_.emplace_back();
+    rest.seq = ++batch_seq_;
+    rest.sealed = true;
+    rest.not_before = now;
+    rest.opened_steady_ms = b.opened_steady_ms;
+    rest.events.assign(std::make_move_iterator(b.events.begin() + static_cast<ptrdiff_t>(half)),
+                       std::make_move_iterator(b.events.end()));
+    rest.meta.assign(std::make_move_iterator(b.meta.begin() + static_cast<ptrdiff_t>(half)),
+                     std::make_move_iterator(b.meta.end()));
+    b.events.resize(half);
+    b.meta.resize(half);
+    b.sealed = true;
+    b.not_before = now;
+    metrics_.upload_retries.inc();
+    metrics_.upload_retries_by_cause.with("too_large").inc();
+  }
+
+  void grow_batches(size_t sent) {
+    if (batch_max_ >= batch_limit_ || sent < batch_max_) return;
+    if (++full_batches_ok_ < kGrowAfterFullBatches) return;
+    full_batches_ok_ = 0;
+    batch_max_ = std::min(batch_limit_, batch_max_ * 2);
+    log::info(kComponent, "batches grow again", {{"events", std::to_string(batch_max_)}});
   }
 
   void retry_later(int64_t now, const std::string& cause, std::optional<int64_t> retry_after) {
@@ -676,7 +721,8 @@ class UploaderImpl final : public Uploader {
           d.payload = b.meta[i].payload;
           dead.push_back(std::move(d));
           dead_ids.push_back(b.meta[i].id);
-          dead_keys.push_back(b.meta[i].fingerprint);
+          // Computed here, not per record read: only a dead letter releases its dedup key.
+          dead_keys.push_back(dedup_fingerprint(b.events[i].rule_id, b.events[i].event_id));
           dead_index.push_back(i);
           break;
         }
@@ -813,7 +859,11 @@ class UploaderImpl final : public Uploader {
   Backoff backoff_;
   RateLimiter limiter_;
   std::unique_ptr<SharedRateBudget> shared_budget_;  // rate_limit.shared; null otherwise
-  const size_t batch_max_;
+  const size_t batch_limit_;  // linkedin.batch_max_events
+  // The batch size in use: batch_limit_, halved by a 413 (a body the upstream finds too large),
+  // doubled again after kGrowAfterFullBatches full batches were taken in a row.
+  size_t batch_max_;
+  size_t full_batches_ok_ = 0;
   const size_t max_batches_;
   std::list<Batch> batches_;  // oldest first; at most max_batches_
   uint64_t batch_seq_ = 0;

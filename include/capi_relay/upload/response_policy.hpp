@@ -34,6 +34,7 @@ enum class BatchAction : uint8_t {
   kRetry,         // resend the whole batch after backoff
   kRefreshToken,  // 401: refresh the access token once, then resend
   kPause,         // stop uploading (pause_reason); keep the batch
+  kSplit,         // 413: the body is too large for the upstream; resend it in halves
 };
 
 struct ResponseVerdict {

@@ -116,6 +116,22 @@ TEST_F(ParserTest, UppercaseEmailSha256IsPassedThroughLowercased) {
   EXPECT_EQ(it.event.email_sha256, kEmailDigest);
 }
 
+TEST_F(ParserTest, EscapedKeysAreReadLikePlainOnes) {
+  // Keys are compared as written when they have no escape, and unescaped when they have one.
+  ParsedItem it = one(
+      R"({"ev\u0065nt":"purchase","timestamp":1764319940000,"eventId":"k-1",)"
+      R"("us\u0065r":{"em\u0061il":"email@email.com","first\"Name":"x"},"\u0076alue":{"amount":"1","curr\u0065ncy":"eur"}})");
+  ASSERT_TRUE(it.ok) << it.error;
+  EXPECT_EQ(it.event.rule_id, 123u);
+  EXPECT_EQ(it.event.event_id, "k-1");
+  EXPECT_EQ(it.event.email_sha256, kEmailDigest);
+  EXPECT_EQ(it.event.amount, "1");
+  EXPECT_EQ(it.event.currency, "EUR");
+  EXPECT_TRUE(it.event.first_name.empty());  // "first\"Name" is another key
+  ParsedItem other = one(R"({"event\n":"purchase","user":{"email":"email@email.com"}})");
+  EXPECT_TRUE(rejected_with(other, RejectReason::kBadEvent));
+}
+
 TEST_F(ParserTest, ArrayItemsAreIndexedByPosition) {
   std::string body =
       "[" + purchase() + R"(, {"event":"nope","user":{"email":"a@b.co"}}, 7, )" + purchase() + "]";

@@ -121,6 +121,17 @@ TEST(ResponsePolicy, TokenAndPermissionStatuses) {
   EXPECT_EQ(retired.pause_reason, "version_retired");
 }
 
+TEST(ResponsePolicy, TooLargeSplitsABatchAndDeadLettersALoneElement) {
+  const std::string body = R"({"status":413,"message":"Request entity too large"})";
+  EXPECT_EQ(interpret_response(413, body, 5000).action, BatchAction::kSplit);
+  EXPECT_EQ(interpret_response(413, body, 2).action, BatchAction::kSplit);
+  auto one = interpret_response(413, body, 1);
+  ASSERT_EQ(one.action, BatchAction::kPerElement);
+  ASSERT_EQ(one.elements.size(), 1u);
+  EXPECT_EQ(one.elements[0].action, ElementAction::kDeadLetter);
+  EXPECT_EQ(one.elements[0].status, 413);
+}
+
 TEST(ResponsePolicy, TransientStatusesRetry) {
   EXPECT_EQ(interpret_response(429, "", 1).action, BatchAction::kRetry);
   EXPECT_EQ(interpret_response(429, "", 1).retry_cause, "429");

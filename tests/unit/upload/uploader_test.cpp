@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -229,6 +230,61 @@ TEST_F(UploaderTest, Index422DeadLettersThatElementAndResendsTheOthers) {
   EXPECT_EQ(metrics_.events_dead_lettered.with("rejected").value(), 1u);
   EXPECT_EQ(metrics_.upload_requests.with("422").value(), 1u);
   EXPECT_FALSE(uploader_->status().paused);
+}
+
+TEST_F(UploaderTest, TooLargeBatchesAreSplitInHalvesAndAnElementTooLargeAloneIsDeadLettered) {
+  // The upstream takes at most 3 elements per request, and never takes order-7.
+  std::vector<NormalizedEvent> events;
+  for (int i = 0; i < 10; ++i) events.push_back(event(i));
+  spool_events(events);
+  fake_.set_responder([](const FakeRequest& req) {
+    if (FakeLinkedIn::count_elements(req.body) > 3 ||
+        req.body.find("\"order-7\"") != std::string::npos) {
+      FakeResponse r;
+      r.status = 413;
+      r.body = R"({"status":413,"message":"Request entity too large"})";
+      return r;
+    }
+    return FakeLinkedIn::accept_all(req);
+  });
+  start();
+  ASSERT_TRUE(eventually([&] { return spool_drained(); }));
+  std::map<std::string, int> delivered;
+  for (const auto& r : fake_.requests()) {
+    const size_t n = FakeLinkedIn::count_elements(r.body);
+    if (n > 3 || r.body.find("\"order-7\"") != std::string::npos) continue;  // refused
+    for (int i = 0; i < 10; ++i)
+      if (r.body.find("\"order-" + std::to_string(i) + "\"") != std::string::npos)
+        ++delivered["order-" + std::to_string(i)];
+  }
+  EXPECT_EQ(delivered.size(), 9u);
+  for (const auto& [id, times] : delivered) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(delivered.count("order-7"), 0u);
+  const auto letters = dead_->list();
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].http_status, 413);
+  EXPECT_EQ(decode_record(letters[0].payload)->event_id, "order-7");
+  EXPECT_EQ(metrics_.events_uploaded.value(), 9u);
+  EXPECT_GE(metrics_.upload_retries_by_cause.with("too_large").value(), 3u);  // 10 -> 5+5 -> 2+3+...
+  EXPECT_FALSE(uploader_->status().paused);
+
+  // Batches stay small for a while, then grow again up to what the upstream takes: every later
+  // event is delivered, and requests of 2 and 3 elements come back.
+  std::vector<NormalizedEvent> more;
+  for (int i = 10; i < 70; ++i) more.push_back(event(i));
+  const size_t before = fake_.requests().size();
+  spool_events(more);
+  uploader_->notify();
+  ASSERT_TRUE(eventually([&] { return spool_drained(); }));
+  EXPECT_EQ(metrics_.events_uploaded.value(), 69u);
+  const auto reqs = fake_.requests();
+  size_t largest_taken = 0;
+  for (size_t i = before; i < reqs.size(); ++i) {
+    const size_t n = FakeLinkedIn::count_elements(reqs[i].body);
+    if (n <= 3) largest_taken = std::max(largest_taken, n);
+  }
+  EXPECT_GE(largest_taken, 2u);
+  EXPECT_EQ(dead_->list().size(), 1u);
 }
 
 TEST_F(UploaderTest, ServerErrorsAreRetriedWithTheSameEventIds) {
