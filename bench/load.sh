@@ -198,8 +198,8 @@ results=$tmp/results.txt
 : >"$results"
 echo "load: duration $duration, $rounds rounds, wrk -t1 -c$conns on cpu $client_cpu, servers on cpu $server_cpu, $(uptime | sed 's/.*load/load/')"
 echo "spool on $fs_type ($tmp)"
-printf '%-7s %-6s %-5s %10s %11s %9s %9s %7s %9s %9s %7s %8s\n' \
-  kind server round req/s events/s p50_ms p99_ms non2xx rss_idle rss_load group fsync_ms
+printf '%-7s %-6s %-5s %10s %11s %9s %9s %7s %9s %9s %7s %8s %6s\n' \
+  kind server round req/s events/s p50_ms p99_ms non2xx rss_idle rss_load group fsync_ms dedup
 stamp=$(date +%s)
 kinds=${KINDS:-single batch}
 profile_dir=${PROFILE:-}
@@ -213,7 +213,7 @@ for kind in $kinds; do
   [ "$kind" = batch ] && events=100
   for round in $(seq "$rounds"); do
     for server in nginx relay; do
-      rss0="-" rss1="-" group="-" fsync="-"
+      rss0="-" rss1="-" group="-" fsync="-" dedup_mib="-"
       if [ "$server" = nginx ]; then
         line=$(run_wrk "$nginx_port" "$events" "n$kind$round-$stamp")
       else
@@ -233,6 +233,10 @@ for kind in $kinds; do
         fi
         rss1=$(rss_kb "$relay_pid")
         group=$(metric_mean capi_relay_spool_commit_group_requests)
+        # RAM of the dedup table, part of rss_load: 12 bytes per slot for every unique eventId
+        # accepted in the window (the run's own IDs), so it grows with the run's length.
+        dedup_mib=$(curl -s "http://127.0.0.1:$relay_admin/metrics" |
+          awk '$1 == "capi_relay_dedup_table_bytes" {printf "%dMiB", $2 / 1048576}')
         curl -s "http://127.0.0.1:$relay_admin/metrics" | awk -v k="$kind" -v r="$round" '
           $1 == "capi_relay_events_uploaded_total" {up = $2}
           $1 == "capi_relay_events_accepted_total" {acc = $2}
@@ -252,11 +256,11 @@ for kind in $kinds; do
       rps=$(awk -v r="$req" -v d="$dur" 'BEGIN {printf "%.0f", r / (d / 1e6)}')
       eps=$((rps * events))
       echo "$kind $server $round $rps $eps $p50 $p99 $bad $rss0 $rss1" >>"$results"
-      printf '%-7s %-6s %-5s %10s %11s %9.2f %9.2f %7s %9s %9s %7s %8s\n' "$kind" "$server" "$round" \
+      printf '%-7s %-6s %-5s %10s %11s %9.2f %9.2f %7s %9s %9s %7s %8s %6s\n' "$kind" "$server" "$round" \
         "$rps" "$eps" "$(awk -v v="$p50" 'BEGIN {print v / 1000}')" \
         "$(awk -v v="$p99" 'BEGIN {print v / 1000}')" "$bad" \
         "$([ "$rss0" = - ] && echo - || echo "$((rss0 / 1024))MiB")" \
-        "$([ "$rss1" = - ] && echo - || echo "$((rss1 / 1024))MiB")" "$group" "$fsync"
+        "$([ "$rss1" = - ] && echo - || echo "$((rss1 / 1024))MiB")" "$group" "$fsync" "${dedup_mib:--}"
     done
   done
 done

@@ -13,6 +13,7 @@
 #include "capi_relay/config/check_config.hpp"
 #include "capi_relay/common/json_text.hpp"
 #include "capi_relay/common/log.hpp"
+#include "capi_relay/dedup/local_dedup.hpp"
 #include "capi_relay/dedup/open_dedup.hpp"
 #include "capi_relay/event/record.hpp"
 #include "capi_relay/ingest/server.hpp"
@@ -207,6 +208,7 @@ int run_relay(const Config& config) {
                                  : 0.0);
     m.dead_letters.set(static_cast<double>((*dead_letters)->size()));
     m.dedup_keys.set(static_cast<double>((*dedup)->size()));
+    if (auto ds = local_dedup_stats(**dedup)) m.dedup_table_bytes.set(static_cast<double>(ds->table_bytes));
     m.ingest_queue_depth.set(static_cast<double>(pipeline.queue_depth()));
     auto us = uploader->status();
     m.uploads_paused.set(us.paused ? 1 : 0);

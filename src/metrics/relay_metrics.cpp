@@ -113,6 +113,9 @@ RelayMetrics::RelayMetrics(Registry& r)
                            "Entries in the dead-letter store.")),
       dedup_keys(r.gauge("capi_relay_dedup_keys",
                          "Event keys remembered by dedup within the window.")),
+      dedup_table_bytes(r.gauge("capi_relay_dedup_table_bytes",
+                                "Memory of the local dedup table (12 bytes per slot; slots "
+                                "double when 3/4 are used).")),
       dedup_redis_fallbacks(r.counter(
           "capi_relay_dedup_redis_fallbacks_total",
           "Events whose dedup claim was answered by the local store because Redis was "

@@ -78,6 +78,7 @@ class BeastHttpClient final : public HttpClient {
     }
     thread_ = std::thread([this] {
       set_thread_name("upload-http");
+      lower_thread_priority(10);  // as the uploader's thread: uploads yield to ingest
       ioc_.run();
     });
   }

@@ -36,6 +36,10 @@ constexpr int64_t kMaxEventAgeMs = 90ll * 24 * 3600 * 1000;
 constexpr int64_t kIdlePollMs = 1000;             // re-check the spool even without notify()
 constexpr int64_t kProactiveRefreshRetryMs = 60'000;
 constexpr size_t kGrowAfterFullBatches = 8;  // after a 413 lowered the batch size
+// Uploading can wait (the spool holds what it has not sent yet); answering the store cannot. Under
+// CPU contention the upload threads get about a tenth of the share of the ingest and writer
+// threads (CFS weights of nice 10 and 0), so a burst is acknowledged first and uploaded after.
+constexpr int kUploadNice = 10;
 
 struct ItemMeta {
   RecordId id;
@@ -115,6 +119,7 @@ class UploaderImpl final : public Uploader {
     started_ = true;
     thread_ = std::thread([this] {
       set_thread_name("uploader");
+      lower_thread_priority(kUploadNice);
       run();
     });
   }

@@ -37,6 +37,7 @@ struct RelayMetrics {
   Gauge& dead_letters;                    // capi_relay_dead_letters
   // dedup
   Gauge& dedup_keys;                      // capi_relay_dedup_keys
+  Gauge& dedup_table_bytes;               // capi_relay_dedup_table_bytes (local backend)
   Counter& dedup_redis_fallbacks;         // capi_relay_dedup_redis_fallbacks_total
   Counter& dedup_redis_errors;            // capi_relay_dedup_redis_errors_total
 };
