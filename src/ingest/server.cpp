@@ -12,6 +12,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "capi_relay/common/json_text.hpp"
@@ -354,9 +355,31 @@ class Session : public std::enable_shared_from_this<Session> {
     // key checks (contract order); do_read_body sets the real limit.
     parser_->body_limit(boost::none);
     request_started_ms_ = server_.clock.steady_ms();
+    stream_.expires_never();  // the idle wait's timeout; this request has its own deadlines
+    // Usually the whole head (and body) came with the first read: parse it here, without a
+    // deadline timer and a second trip through the scheduler.
+    beast::error_code ec;
+    if (parse_buffered(ec, false)) return on_header(ec, 0);
     arm_deadline(server_.config.server.header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  // Feeds parser_ what buffer_ already holds. True when that completed the head (whole=false)
+  // or the whole message (whole=true), or failed (ec set); false when more bytes must be read.
+  bool parse_buffered(beast::error_code& ec, bool whole) {
+    for (;;) {
+      if (whole ? parser_->is_done() : parser_->is_header_done()) return true;
+      if (buffer_.size() == 0) return false;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return false;
+      }
+      if (ec) return true;
+      if (used == 0) return false;
+    }
   }
 
   void on_header(beast::error_code ec, size_t) {
@@ -428,8 +451,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.config.server.max_body_bytes);
     auto& body = parser_->get().body();
     if (auto len = parser_->content_length()) body.reserve(*len + kBodyPadding);
-    arm_deadline(server_.config.server.body_timeout);
     if (iequals(parser_->get()[http::field::expect], "100-continue")) {
+      arm_deadline(server_.config.server.body_timeout);
       // The client waits for this interim answer before sending the body (curl does).
       continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(stream_, *continue_,
@@ -440,6 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_continue_sent(beast::error_code ec, size_t) {
+    continue_armed_ = true;  // the body deadline armed before the interim answer keeps running
     if (ec) {  // peer went away (or the body deadline passed)
       disarm_deadline();
       return do_close();
@@ -448,6 +472,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_body_after_continue() {
+    const bool armed = std::exchange(continue_armed_, false);
+    beast::error_code ec;
+    if (parse_buffered(ec, true)) return on_body(ec, 0);  // on_body disarms a 100-continue deadline
+    if (!armed) arm_deadline(server_.config.server.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
   }
@@ -746,6 +774,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::unique_ptr<http::response<http::empty_body>> continue_;
+  bool continue_armed_ = false;  // body deadline armed before a 100 Continue, still running
   std::string origin_;
   std::shared_ptr<const IngestPolicy> policy_;  // snapshot for the current ingest request
   ParsedBody parsed_;
