@@ -11,6 +11,7 @@
 #include <charconv>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -285,6 +286,9 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.reserve(kReadBufferReserve);
     ++server_.connections;
     beast::error_code ec;  // a peer that already left has no address; the session ends soon
+    // Synchronous writes (finish_response) must never block the I/O thread: they report
+    // would_block instead, and the rest is written asynchronously.
+    stream_.socket().non_blocking(true, ec);
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string();
   }
@@ -691,12 +695,24 @@ class Session : public std::enable_shared_from_this<Session> {
       server_.metrics.ingest_request_duration.observe(
           static_cast<double>(server_.clock.steady_ms() - request_started_ms_) / 1000.0);
     }
-    stream_.expires_after(server_.config.server.body_timeout);
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    // Most answers fit the socket's send buffer: written here at once, they need neither a
+    // write timeout nor an asynchronous write. What does not fit goes on asynchronously.
+    serializer_.emplace(response_);
+    beast::error_code ec;
+    while (!serializer_->is_done()) {
+      http::write_some(stream_.socket(), *serializer_, ec);
+      if (ec) break;
+    }
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      stream_.expires_after(server_.config.server.body_timeout);
+      return http::async_write(stream_, *serializer_,
+                               beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    }
+    on_write(ec, 0);
   }
 
   void on_write(beast::error_code ec, size_t) {
+    serializer_.reset();
     release_buffer();
     // A body of many events leaves large item buffers behind; an idle connection keeps none.
     if (parsed_.items.capacity() > kKeepItemsCapacity) parsed_ = ParsedBody{};
@@ -773,6 +789,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;  // of response_
   std::unique_ptr<http::response<http::empty_body>> continue_;
   bool continue_armed_ = false;  // body deadline armed before a 100 Continue, still running
   std::string origin_;
