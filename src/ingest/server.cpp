@@ -228,12 +228,20 @@ struct IngestServer::Impl {
   // first the relay crashed at exit (SIGSEGV in leave_idle_list) when a connection was open.
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> buffered_bytes{0};  // see take_buffer()
-  // Connections waiting for the first byte of a request, oldest first. When max_connections is
-  // reached the oldest idle one is closed to make room, so idle clients cannot lock out active
-  // ones (a new connection is refused only when none is idle).
+  // Connections waiting for the first byte of a request, oldest first, each with the steady-clock
+  // time its wait ends (header_timeout for a new connection, idle_timeout between requests).
+  // When max_connections is reached the oldest idle one is closed to make room, so idle clients
+  // cannot lock out active ones (a new connection is refused only when none is idle); and one
+  // sweep every few hundred ms closes those whose wait has ended, instead of a timer per wait.
+  struct IdleEntry {
+    std::weak_ptr<Session> session;
+    int64_t deadline_ms;
+  };
   std::mutex idle_mu;
-  std::list<std::weak_ptr<Session>> idle;
+  std::list<IdleEntry> idle;
   asio::io_context io;
+  asio::steady_timer idle_sweep{io};
+  std::chrono::milliseconds idle_sweep_period{1000};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // [0] ingest (+admin if same), [1] admin
   bool shared_listener = false;
   std::vector<std::thread> threads;
@@ -271,6 +279,9 @@ struct IngestServer::Impl {
   void accept(size_t which);
   // Closes the oldest idle connection (asynchronously); false when none is idle.
   bool evict_idle();
+  // Closes (asynchronously) the idle connections whose wait has ended, then runs again after
+  // idle_sweep_period.
+  void sweep_idle();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -320,11 +331,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // nothing is not a keep-alive client); later requests get idle_timeout.
   void do_wait_request() {
     if (buffer_.size() > 0) return do_read_header();  // pipelined request already buffered
-    stream_.expires_after(first_request_ ? server_.config.server.header_timeout
-                                         : server_.config.server.idle_timeout);
+    const auto wait = first_request_ ? server_.config.server.header_timeout
+                                     : server_.config.server.idle_timeout;
     first_request_ = false;
     waiting_idle_ = true;
-    enter_idle_list();
+    enter_idle_list(server_.clock.steady_ms() + wait.count());  // sweep_idle ends the wait
     stream_.async_read_some(buffer_.prepare(kReadBufferReserve),
                             beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
   }
@@ -337,10 +348,10 @@ class Session : public std::enable_shared_from_this<Session> {
     do_read_header();
   }
 
-  void enter_idle_list() {
+  void enter_idle_list(int64_t deadline_ms) {
     std::lock_guard lock(server_.idle_mu);
     if (idle_listed_) return;
-    idle_it_ = server_.idle.insert(server_.idle.end(), weak_from_this());
+    idle_it_ = server_.idle.insert(server_.idle.end(), {weak_from_this(), deadline_ms});
     idle_listed_ = true;
   }
   void leave_idle_list() {
@@ -359,7 +370,6 @@ class Session : public std::enable_shared_from_this<Session> {
     // key checks (contract order); do_read_body sets the real limit.
     parser_->body_limit(boost::none);
     request_started_ms_ = server_.clock.steady_ms();
-    stream_.expires_never();  // the idle wait's timeout; this request has its own deadlines
     // Usually the whole head (and body) came with the first read: parse it here, without a
     // deadline timer and a second trip through the scheduler.
     beast::error_code ec;
@@ -705,6 +715,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       stream_.expires_after(server_.config.server.body_timeout);
+      write_timeout_armed_ = true;
       return http::async_write(stream_, *serializer_,
                                beast::bind_front_handler(&Session::on_write, shared_from_this()));
     }
@@ -713,6 +724,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, size_t) {
     serializer_.reset();
+    if (write_timeout_armed_) {  // else the next idle wait would inherit it
+      stream_.expires_never();
+      write_timeout_armed_ = false;
+    }
     release_buffer();
     // A body of many events leaves large item buffers behind; an idle connection keeps none.
     if (parsed_.items.capacity() > kKeepItemsCapacity) parsed_ = ParsedBody{};
@@ -806,7 +821,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool waiting_idle_ = false;  // strand state: waiting for the first byte of a request
   // Guarded by server_.idle_mu: this session's place in server_.idle while listed.
   bool idle_listed_ = false;
-  std::list<std::weak_ptr<Session>>::iterator idle_it_;
+  bool write_timeout_armed_ = false;  // finish_response's asynchronous write has a timeout
+  std::list<IngestServer::Impl::IdleEntry>::iterator idle_it_;
   asio::steady_timer deadline_{stream_.get_executor()};  // see arm_deadline()
   uint64_t deadline_gen_ = 0;
   bool timed_out_ = false;
@@ -837,7 +853,7 @@ bool IngestServer::Impl::evict_idle() {
   {
     std::lock_guard lock(idle_mu);
     while (!idle.empty() && !victim) {
-      victim = idle.front().lock();  // null: that session is being destroyed; skip it
+      victim = idle.front().session.lock();  // null: that session is being destroyed; skip it
       if (victim) victim->unlisted_by_evictor();
       idle.pop_front();
     }
@@ -845,6 +861,32 @@ bool IngestServer::Impl::evict_idle() {
   if (!victim) return false;
   asio::post(victim->executor(), [victim] { victim->evict(); });
   return true;
+}
+
+void IngestServer::Impl::sweep_idle() {
+  const int64_t now = clock.steady_ms();
+  std::vector<std::shared_ptr<Session>> due;  // released after idle_mu (~Session takes it)
+  {
+    std::lock_guard lock(idle_mu);
+    for (auto it = idle.begin(); it != idle.end();) {
+      if (it->deadline_ms > now) {
+        ++it;
+        continue;
+      }
+      if (auto s = it->session.lock()) {  // null: being destroyed, and leaving the list itself
+        s->unlisted_by_evictor();
+        due.push_back(std::move(s));
+        it = idle.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : due) asio::post(s->executor(), [s] { s->evict(); });
+  idle_sweep.expires_after(idle_sweep_period);
+  idle_sweep.async_wait([this](beast::error_code ec) {
+    if (!ec) sweep_idle();
+  });
 }
 
 IngestServer::IngestServer(const Config& config, WritePipeline& pipeline,
@@ -887,6 +929,11 @@ uint16_t IngestServer::admin_port() const {
 
 void IngestServer::start() {
   for (size_t i = 0; i < impl_->acceptors.size(); ++i) impl_->accept(i);
+  // A wait ends at most a tenth of the shorter timeout late (and at most 1 s).
+  const auto shortest = std::min(impl_->config.server.header_timeout, impl_->config.server.idle_timeout);
+  impl_->idle_sweep_period = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(shortest) / 10,
+                                        std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  asio::post(impl_->io, [this] { impl_->sweep_idle(); });
   for (unsigned i = 0; i < impl_->threads_wanted; ++i)
     impl_->threads.emplace_back([this] {
       set_thread_name("ingest-io");
