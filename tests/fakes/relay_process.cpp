@@ -1,7 +1,10 @@
 #include "fakes/relay_process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +12,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -57,6 +62,42 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   return out;
 }
 
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  return -1;
+}
+
 RelayProcess::RelayProcess(std::filesystem::path dir) : dir_(std::move(dir)) {
   if (dir_.empty()) {
     char tmpl[] = "/tmp/capi-relay-it-XXXXXX";
@@ -68,12 +109,7 @@ RelayProcess::~RelayProcess() {
   if (pid_ > 0) kill9();
 }
 
-std::string RelayProcess::log() const {
-  std::ifstream f(dir_ / "relay.log");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string RelayProcess::log() const { return read_file(dir_ / "relay.log"); }
 
 bool RelayProcess::start(const std::string& yaml, std::string* error) {
   {

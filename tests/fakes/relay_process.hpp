@@ -1,7 +1,9 @@
 #pragma once
 // Runs the real capi-relay binary for integration tests: writes a config into a fresh temp dir,
 // starts `capi-relay serve -c <dir>/relay.yaml` with stderr captured to <dir>/relay.log, waits
-// until the "started" log line names the ports, and offers a small blocking HTTP client.
+// until the "started" log line names the ports, and offers a small blocking HTTP client; plus
+// what tests ask of the host around it: a free loopback port, a shell command's output, a file's
+// content, a process's resident memory.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -21,6 +23,23 @@ struct HttpResult {
 HttpResult http_request(uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body = {},
                         const std::map<std::string, std::string>& headers = {});
+
+// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+uint16_t free_port();
+
+struct CommandResult {
+  int exit_code = -1;  // -1: did not exit normally (or could not start)
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `cmd` through /bin/sh with stderr folded into stdout and waits for it.
+CommandResult run_command(const std::string& cmd);
+
+// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
+// Resident memory of a process in KiB (VmRSS from /proc), or -1 when unreadable.
+int64_t rss_kib(pid_t pid);
 
 class RelayProcess {
  public:

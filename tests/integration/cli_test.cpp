@@ -1,10 +1,7 @@
 // The management commands through the real binary: `upload` of a large CSV against the fake
 // LinkedIn (exit code, file:line rejections, exactly-once delivery, re-run sends nothing),
 // `upload` refused / sent --via while a relay runs, and `dlq list|replay` on the files.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,30 +19,19 @@
 #include "capi_relay/spool/dead_letters.hpp"
 #include "capi_relay/spool/spool.hpp"
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 namespace capi_relay::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct CliRun {
   int rc = -1;
   std::string out, err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Runs `capi-relay args...` in dir with stdout/stderr captured.
 CliRun run_cli(const fs::path& dir, const std::vector<std::string>& args, int timeout_ms = 60000) {
@@ -74,35 +60,25 @@ CliRun run_cli(const fs::path& dir, const std::vector<std::string>& args, int ti
     waitpid(pid, &status, 0);
   }
   r.rc = done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
+  r.out = read_file(out);
+  r.err = read_file(err);
   return r;
 }
 
+// This file's config: the relay's default io_threads and a signup rule besides purchase;
+// `extra`: more lines under linkedin:.
 std::string cli_yaml(const std::string& api_base, const std::string& extra = "") {
-  return "server:\n  listen: 127.0.0.1:0\n  shutdown_grace: 0s\n  shutdown_timeout: 10s\n"
-         "admin:\n  listen: 127.0.0.1:0\n"
-         "spool:\n  dir: ./data\n"
-         "linkedin:\n  api_base: " + api_base + "\n  access_token: test-token\n"
-         "  flush_interval: 100ms\n  retry:\n    initial_backoff: 50ms\n    max_backoff: 200ms\n" +
-         extra +
-         "conversions:\n  purchase: urn:lla:llaPartnerConversion:123\n  signup: 456\n";
+  RelayConfig c;
+  c.api_base = api_base;
+  c.io_threads = 0;
+  c.linkedin_extra = extra;
+  c.conversions += "  signup: 456\n";
+  return c.yaml();
 }
 
 fs::path temp_dir() {
   char tmpl[] = "/tmp/capi-cli-it-XXXXXX";
   return mkdtemp(tmpl);
-}
-
-std::map<std::string, int> received_event_ids(const FakeLinkedIn& fake) {
-  std::map<std::string, int> ids;
-  std::regex re("\"eventId\":\"([^\"]*)\"");
-  for (const auto& r : fake.requests()) {
-    if (r.target.find("/rest/conversionEvents") == std::string::npos) continue;
-    for (std::sregex_iterator it(r.body.begin(), r.body.end(), re), end; it != end; ++it)
-      ++ids[(*it)[1]];
-  }
-  return ids;
 }
 
 TEST(CliUpload, LargeCsvWithBadRowsIsUploadedExactlyOnceAndARerunSendsNothing) {
@@ -163,7 +139,7 @@ TEST(CliUpload, LargeCsvWithBadRowsIsUploadedExactlyOnceAndARerunSendsNothing) {
   EXPECT_NE(first.out.find("uploaded:      19950"), std::string::npos) << first.out;
 
   // The fake received each good event exactly once, and nothing else.
-  auto ids = received_event_ids(fake);
+  auto ids = received_event_counts(fake);
   EXPECT_EQ(ids.size(), good_ids.size());
   size_t twice = 0;
   for (const auto& [id, n] : ids) {
@@ -211,7 +187,7 @@ TEST(CliUpload, RefusedWhileARelayRunsAndSentThroughItWithVia) {
   EXPECT_NE(sent.err.find("events.ndjson:3: bad_timestamp"), std::string::npos) << sent.err;
   EXPECT_NE(sent.err.find("events.ndjson:4: unknown_event"), std::string::npos) << sent.err;
   EXPECT_NE(sent.out.find("accepted:      1"), std::string::npos) << sent.out;
-  EXPECT_TRUE(eventually([&] { return received_event_ids(fake).count("v-1") == 1; }, 15000));
+  EXPECT_TRUE(eventually([&] { return received_event_counts(fake).count("v-1") == 1; }, 15000));
   EXPECT_EQ(relay.stop(), 0);
 }
 
@@ -239,18 +215,6 @@ void seed_dead_letters(const fs::path& data_dir) {
   ASSERT_TRUE((*store)->add(entries).ok());
 }
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST(CliDlq, ListAndReplayGoThroughARunningRelaysAdminListener) {
   FakeLinkedIn fake;
   RelayProcess relay;
@@ -272,7 +236,7 @@ TEST(CliDlq, ListAndReplayGoThroughARunningRelaysAdminListener) {
   EXPECT_NE(replay.out.find("replayed 2 events"), std::string::npos) << replay.out;
   // Replayed events are uploaded by the relay.
   EXPECT_TRUE(eventually([&] {
-    auto ids = received_event_ids(fake);
+    auto ids = received_event_counts(fake);
     return ids.count("dl-0") == 1 && ids.count("dl-1") == 1;
   }, 15000));
   CliRun after = run_cli(relay.dir(), {"dlq", "list", "-c", "cli.yaml"});

@@ -19,16 +19,6 @@
 namespace capi_relay::testing {
 namespace {
 
-// VmRSS of a process in KiB (0 when unreadable).
-uint64_t vm_rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 TEST(Crash, FiveKillNineRestartsUnderLoadLoseNoAcknowledgedEvent) {
   ScriptedUpstream up;
   up.set_script([](const FakeRequest& req) -> std::optional<FakeResponse> {
@@ -36,8 +26,7 @@ TEST(Crash, FiveKillNineRestartsUnderLoadLoseNoAcknowledgedEvent) {
     r.delay_ms = 20;  // uploads are in flight when the kill lands
     return r;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.fsync = "batch";
   cfg.batch_max_events = 200;
   cfg.flush_interval = "50ms";
@@ -53,7 +42,7 @@ TEST(Crash, FiveKillNineRestartsUnderLoadLoseNoAcknowledgedEvent) {
   constexpr int kClients = 4;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      const int64_t ts = wall_ms() - 1000;
+      const int64_t ts = now_ms() - 1000;
       for (int n = 0; load.load(); ++n) {
         const uint16_t p = port.load();
         if (p == 0) {
@@ -136,18 +125,17 @@ TEST(Backlog, ReplayingALargeSpoolKeepsRssBounded) {
     if (down) return status_response(503);
     return std::nullopt;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.shutdown_timeout = "1s";
   cfg.initial_backoff = "1s";
   cfg.max_backoff = "2s";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 60'000;
+  const int64_t ts = now_ms() - 60'000;
   constexpr int kPerPost = 2000;
   const int64_t t_ingest = mono_ms();
-  uint64_t ingest_peak_kib = 0;
+  int64_t ingest_peak_kib = 0;
   for (int n = 0; n * kPerPost < total; ++n) {
     std::string body;
     body.reserve(kPerPost * 200);
@@ -155,7 +143,7 @@ TEST(Backlog, ReplayingALargeSpoolKeepsRssBounded) {
       body += event_line("b-" + std::to_string(n * kPerPost + i), ts) + "\n";
     auto r = relay.post_events(body, "application/x-ndjson");
     ASSERT_EQ(r.status, 202) << r.body;
-    if (n % 10 == 0) ingest_peak_kib = std::max(ingest_peak_kib, vm_rss_kib(relay.pid()));
+    if (n % 10 == 0) ingest_peak_kib = std::max(ingest_peak_kib, rss_kib(relay.pid()));
   }
   const double ingest_s = (mono_ms() - t_ingest) / 1000.0;
   ASSERT_EQ(relay.metric("capi_relay_spool_pending_events"), total);
@@ -165,10 +153,10 @@ TEST(Backlog, ReplayingALargeSpoolKeepsRssBounded) {
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
   const pid_t pid = relay.pid();
   const int64_t t_drain = mono_ms();
-  uint64_t peak_kib = 0;
+  int64_t peak_kib = 0;
   bool drained = false;
   while (mono_ms() - t_drain < 240'000) {
-    peak_kib = std::max(peak_kib, vm_rss_kib(pid));
+    peak_kib = std::max(peak_kib, rss_kib(pid));
     if (up.accepted_count() >= static_cast<size_t>(total) &&
         relay.metric("capi_relay_spool_pending_events") == 0) {
       drained = true;
@@ -183,7 +171,7 @@ TEST(Backlog, ReplayingALargeSpoolKeepsRssBounded) {
               up.accepted_count());
   EXPECT_TRUE(drained);
   EXPECT_EQ(up.accepted_count(), static_cast<size_t>(total));
-  EXPECT_LT(peak_kib, 128u * 1024) << "RSS grew with the backlog";
+  EXPECT_LT(peak_kib, 128 * 1024) << "RSS grew with the backlog";
   EXPECT_EQ(relay.stop(), 0);
 }
 

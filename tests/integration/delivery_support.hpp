@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the delivery, crash and backlog integration tests: a relay config builder, event
+// Shared by the delivery, crash and backlog integration tests: their relay config, event
 // bodies, and ScriptedUpstream — the in-process fake LinkedIn with a fault script that keeps
 // track of which eventIds LinkedIn actually accepted (a 2xx element status), so a test can prove
 // "every acknowledged event arrived" under faults that make the relay resend.
@@ -16,15 +16,11 @@
 #include <vector>
 
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 namespace capi_relay::testing {
-
-inline int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 inline int64_t mono_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -32,80 +28,32 @@ inline int64_t mono_ms() {
       .count();
 }
 
-// The keys a test usually varies; everything else is the contract default.
-struct RelayConfig {
-  std::string api_base;
-  std::string shutdown_grace = "0s";
-  std::string shutdown_timeout = "10s";
-  std::string max_bytes = "1GiB";
-  std::string fsync = "batch";
-  std::string flush_interval = "100ms";
-  std::string initial_backoff = "50ms";
-  std::string max_backoff = "200ms";
-  std::string connect_timeout = "2s";
-  std::string response_timeout = "5s";
-  std::string pause_recheck = "5m";
-  int batch_max_events = 5000;
-  int max_in_flight = 2;
-  int io_threads = 2;
-  std::string access_token = "test-token";
-  std::string oauth;  // extra lines under linkedin.oauth (indented 4 spaces), e.g. token_url
+// The delivery tests' config: every upload knob spelled out (a 1 GiB spool with batch fsync,
+// batches of up to 5000, 2 in flight, 2 s connect / 5 s response timeouts, a 5 min pause
+// recheck) on top of RelayConfig's defaults (100 ms flushes, backoff 50..200 ms).
+inline RelayConfig delivery_config(const std::string& api_base) {
+  RelayConfig c;
+  c.api_base = api_base;
+  c.max_bytes = "1GiB";
+  c.fsync = "batch";
+  c.batch_max_events = 5000;
+  c.max_in_flight = 2;
+  c.connect_timeout = "2s";
+  c.response_timeout = "5s";
+  c.pause_recheck = "5m";
+  return c;
+}
 
-  std::string yaml() const {
-    std::string y =
-        "server:\n"
-        "  listen: 127.0.0.1:0\n"
-        "  io_threads: " + std::to_string(io_threads) + "\n"
-        "  shutdown_grace: " + shutdown_grace + "\n"
-        "  shutdown_timeout: " + shutdown_timeout + "\n"
-        "admin:\n"
-        "  listen: 127.0.0.1:0\n"
-        "spool:\n"
-        "  dir: ./data\n"
-        "  max_bytes: " + max_bytes + "\n"
-        "  fsync: " + fsync + "\n"
-        "linkedin:\n"
-        "  api_base: " + api_base + "\n"
-        "  access_token: " + access_token + "\n"
-        "  batch_max_events: " + std::to_string(batch_max_events) + "\n"
-        "  max_in_flight: " + std::to_string(max_in_flight) + "\n"
-        "  flush_interval: " + flush_interval + "\n"
-        "  connect_timeout: " + connect_timeout + "\n"
-        "  response_timeout: " + response_timeout + "\n"
-        "  pause_recheck: " + pause_recheck + "\n"
-        "  retry:\n"
-        "    initial_backoff: " + initial_backoff + "\n"
-        "    max_backoff: " + max_backoff + "\n";
-    if (!oauth.empty()) y += "  oauth:\n" + oauth;
-    y += "conversions:\n  purchase: urn:lla:llaPartnerConversion:123\n";
-    return y;
-  }
-};
-
+// A purchase worth 9.50 EUR; the email defaults to <id>@example.com.
 inline std::string event_line(const std::string& id, int64_t ts, const std::string& email = "") {
-  return "{\"event\":\"purchase\",\"eventId\":\"" + id + "\",\"timestamp\":" +
-         std::to_string(ts) + ",\"value\":{\"amount\":\"9.50\",\"currency\":\"EUR\"}," +
-         "\"user\":{\"email\":\"" + (email.empty() ? id + "@example.com" : email) + "\"}}";
+  return event_json(id, email.empty() ? id + "@example.com" : email, ts,
+                    EventValue{"9.50", "EUR"});
 }
 
 inline std::string ndjson(const std::vector<std::string>& ids, int64_t ts) {
   std::string body;
   for (const auto& id : ids) body += event_line(id, ts) + "\n";
   return body;
-}
-
-// Every "eventId":"..." value of a request body, in order (a plain scan: bodies can be MBs).
-inline std::vector<std::string> body_event_ids(std::string_view body) {
-  std::vector<std::string> ids;
-  constexpr std::string_view kKey = "\"eventId\":\"";
-  for (size_t p = body.find(kKey); p != std::string_view::npos; p = body.find(kKey, p)) {
-    p += kKey.size();
-    const size_t end = body.find('"', p);
-    if (end == std::string_view::npos) break;
-    ids.emplace_back(body.substr(p, end - p));
-    p = end;
-  }
-  return ids;
 }
 
 // Per-element statuses of a 2xx BATCH_CREATE answer, in order.
@@ -214,7 +162,7 @@ class ScriptedUpstream {
     for (const auto& id : ids) ++sent_[id];
     Exchange e;
     e.at_mono_ms = mono_ms();
-    e.at_wall_ms = wall_ms();
+    e.at_wall_ms = now_ms();
     e.status = r.drop_connection ? 0 : r.status;
     e.elements = ids.size();
     auto auth = req.headers.find("authorization");

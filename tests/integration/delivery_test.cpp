@@ -62,8 +62,7 @@ TEST(Delivery, OutageYieldsATrickleOfProbesAndEverythingArrivesSoonAfterRecovery
       default: return std::nullopt;
     }
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.flush_interval = "1s";         // contract defaults for the schedule under test
   cfg.initial_backoff = "500ms";
   cfg.max_backoff = "10s";
@@ -76,7 +75,7 @@ TEST(Delivery, OutageYieldsATrickleOfProbesAndEverythingArrivesSoonAfterRecovery
   std::atomic<int> not_202{0};
   std::vector<std::string> acked;
   std::thread client([&] {
-    const int64_t ts = wall_ms() - 1000;
+    const int64_t ts = now_ms() - 1000;
     for (int n = 0; load.load(); ++n) {
       auto ids = make_ids("out-" + std::to_string(n) + "-", 0, 10);
       auto r = relay.post_events(ndjson(ids, ts), "application/x-ndjson");
@@ -129,7 +128,7 @@ TEST(Delivery, RetryAfterSecondsAndHttpDateAreNeverAnticipated) {
     if (k == 0) return status_response(429, "", {{"Retry-After", "5"}});
     if (k == 1) {
       // An IMF-fixdate 4 s ahead (whole seconds, as HTTP dates are).
-      const time_t at = static_cast<time_t>(wall_ms() / 1000 + 4);
+      const time_t at = static_cast<time_t>(now_ms() / 1000 + 4);
       date_ms = static_cast<int64_t>(at) * 1000;
       struct tm tm {};
       gmtime_r(&at, &tm);
@@ -139,13 +138,13 @@ TEST(Delivery, RetryAfterSecondsAndHttpDateAreNeverAnticipated) {
     }
     return std::nullopt;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();  // backoff 50..200 ms: only the Retry-After can explain a wait
+  // Backoff 50..200 ms: only the Retry-After can explain a wait.
+  RelayConfig cfg = delivery_config(up.base_url());
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
   auto ids = make_ids("ra-", 0, 3);
-  ASSERT_EQ(relay.post_events(ndjson(ids, wall_ms()), "application/x-ndjson").status, 202);
+  ASSERT_EQ(relay.post_events(ndjson(ids, now_ms()), "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] { return contains_all(up.accepted(), ids); }, 20000));
   auto ex = up.exchanges();
   ASSERT_GE(ex.size(), 3u);
@@ -198,13 +197,12 @@ TEST(Delivery, PartialFailuresDeadLetterOnlyTheNamedElements) {
     body += "]}";
     return status_response(200, body);
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.pause_recheck = "1h";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
   const std::vector<std::string> ids = {"ok-1", "rej-1", "ok-2", "el-bad", "rej-2", "el-retry",
                                         "ok-3"};
   ASSERT_EQ(relay.post_events(ndjson(ids, ts), "application/x-ndjson").status, 202);
@@ -262,13 +260,12 @@ TEST(Delivery, VersionRetiredPausesAndResumesOnSighupOrRecheck) {
       return status_response(426, "{\"status\":426,\"message\":\"Requested version is not active\"}");
     return std::nullopt;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.pause_recheck = "3s";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
 
   auto a = make_ids("v-a-", 0, 5);
   ASSERT_EQ(relay.post_events(ndjson(a, ts), "application/x-ndjson").status, 202);
@@ -317,12 +314,11 @@ TEST(Delivery, RevokedTokenPausesVisiblyAndResumesWithANewTokenFile) {
     }
     return std::nullopt;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
   auto ids = make_ids("rv-", 0, 10);
   ASSERT_EQ(relay.post_events(ndjson(ids, ts), "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] { return relay.metric("capi_relay_uploads_paused") == 1; }, 10000));
@@ -342,11 +338,11 @@ TEST(Delivery, RevokedTokenPausesVisiblyAndResumesWithANewTokenFile) {
   // The operator re-authorizes (auth login writes the token file) and sends SIGHUP.
   write_token_file(relay.dir() / "data" / "token.json",
                    "{\"access_token\":\"fresh-token\",\"access_token_expires_at\":" +
-                       std::to_string(wall_ms() / 1000 + 60 * 86400) + "}");
+                       std::to_string(now_ms() / 1000 + 60 * 86400) + "}");
   relay.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return contains_all(up.accepted(), ids); }, 10000));
   EXPECT_TRUE(eventually([&] { return relay.metric("capi_relay_uploads_paused") == 0; }));
-  EXPECT_GT(relay.metric("capi_relay_token_expiry_timestamp_seconds"), wall_ms() / 1000.0);
+  EXPECT_GT(relay.metric("capi_relay_token_expiry_timestamp_seconds"), now_ms() / 1000.0);
   EXPECT_EQ(relay.metric("capi_relay_events_dead_lettered_total{reason=\"rejected\"}"), 0);
   EXPECT_EQ(relay.stop(), 0);
 }
@@ -384,8 +380,7 @@ TEST(Delivery, ExpiredTokenIsRefreshedWithoutLoss) {
                                     "\",\"expires_in\":5184000,\"refresh_token\":\"rt-1\","
                                     "\"refresh_token_expires_in\":31536000}");
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.access_token = "at-0";  // already expired: LinkedIn answers 401
   cfg.batch_max_events = 5;
   cfg.max_in_flight = 2;
@@ -395,7 +390,7 @@ TEST(Delivery, ExpiredTokenIsRefreshedWithoutLoss) {
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
   auto ids = make_ids("tk-", 0, 20);
   ASSERT_EQ(relay.post_events(ndjson(ids, ts), "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] { return contains_all(up.accepted(), ids); }, 10000))
@@ -417,14 +412,14 @@ TEST(Delivery, ExpiredTokenIsRefreshedWithoutLoss) {
   ASSERT_EQ(stat(token_file.c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0600u);
   EXPECT_GT(relay.metric("capi_relay_token_expiry_timestamp_seconds"),
-            wall_ms() / 1000.0 + 59 * 86400);
+            now_ms() / 1000.0 + 59 * 86400);
   EXPECT_EQ(relay.log().find("at-2"), std::string::npos) << "token in the log";
   EXPECT_EQ(relay.log().find("s3cret"), std::string::npos) << "secret in the log";
   EXPECT_EQ(relay.stop(), 0);
 
   // Nearing expiry: the token file says at-2 expires in 2 minutes: refreshed before use.
   write_token_file(token_file, "{\"access_token\":\"at-2\",\"access_token_expires_at\":" +
-                                   std::to_string(wall_ms() / 1000 + 120) +
+                                   std::to_string(now_ms() / 1000 + 120) +
                                    ",\"refresh_token\":\"rt-1\"}");
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
   const size_t sent_before = up.requests();
@@ -462,14 +457,13 @@ TEST(Delivery, DroppedConnectionAndSlowResponseAreRetried) {
     if (k >= 2) return std::nullopt;
     return r;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.response_timeout = "1s";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
   auto ids = make_ids("net-", 0, 5);
-  ASSERT_EQ(relay.post_events(ndjson(ids, wall_ms()), "application/x-ndjson").status, 202);
+  ASSERT_EQ(relay.post_events(ndjson(ids, now_ms()), "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] { return contains_all(up.accepted(), ids); }, 15000));
   auto ex = up.exchanges();
   ASSERT_GE(ex.size(), 3u);
@@ -493,13 +487,12 @@ TEST(Delivery, FullSpoolAnswers503WithRetryAfterThenRecovers) {
     if (down) return status_response(503);
     return std::nullopt;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.max_bytes = "256KiB";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
   std::vector<std::string> acked;
   HttpResult full;
   for (int n = 0; n < 1000; ++n) {
@@ -549,14 +542,13 @@ TEST(Delivery, GracefulShutdownSequence) {
     r.delay_ms = 700;  // a slow upstream keeps the relay busy after the grace period
     return r;
   });
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   cfg.shutdown_grace = "2s";
   cfg.shutdown_timeout = "5s";
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
-  const int64_t ts = wall_ms() - 1000;
+  const int64_t ts = now_ms() - 1000;
   std::vector<std::string> acked = make_ids("gs-", 0, 10);
   ASSERT_EQ(relay.post_events(ndjson(acked, ts), "application/x-ndjson").status, 202);
 
@@ -603,8 +595,7 @@ TEST(Delivery, GracefulShutdownSequence) {
 // to crash in the ingest server's destructor then: SIGSEGV, exit status lost).
 TEST(Delivery, ExitIsCleanWithIdleConnectionsOpen) {
   ScriptedUpstream up;
-  RelayConfig cfg;
-  cfg.api_base = up.base_url();
+  RelayConfig cfg = delivery_config(up.base_url());
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(cfg.yaml(), &err)) << err;
@@ -619,7 +610,7 @@ TEST(Delivery, ExitIsCleanWithIdleConnectionsOpen) {
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     fds.push_back(fd);
   }
-  ASSERT_EQ(relay.post_events(ndjson({"idle-1"}, wall_ms()), "application/x-ndjson").status, 202);
+  ASSERT_EQ(relay.post_events(ndjson({"idle-1"}, now_ms()), "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] { return up.accepted_count() == 1; }));
   EXPECT_EQ(relay.stop(), 0);
   for (int fd : fds) ::close(fd);

@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -42,39 +44,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
+// This file's config: 5 s shutdown timeout, room for extra server: and linkedin: lines.
 std::string hostile_yaml(const std::string& api_base, const std::string& server_extra = "",
                          const std::string& linkedin_extra = "") {
-  return "server:\n"
-         "  listen: 127.0.0.1:0\n"
-         "  io_threads: 2\n"
-         "  shutdown_grace: 0s\n"
-         "  shutdown_timeout: 5s\n" +
-         server_extra +
-         "admin:\n"
-         "  listen: 127.0.0.1:0\n"
-         "spool:\n"
-         "  dir: ./data\n"
-         "linkedin:\n"
-         "  api_base: " + api_base + "\n"
-         "  access_token: test-token\n"
-         "  flush_interval: 100ms\n"
-         "  retry:\n"
-         "    initial_backoff: 50ms\n"
-         "    max_backoff: 200ms\n" +
-         linkedin_extra +
-         "conversions:\n"
-         "  purchase: urn:lla:llaPartnerConversion:123\n";
-}
-
-std::string event_json(const std::string& id, const std::string& email = "a@example.com") {
-  return "{\"event\":\"purchase\",\"eventId\":\"" + id + "\",\"timestamp\":" +
-         std::to_string(now_ms() - 60'000) + ",\"user\":{\"email\":\"" + email + "\"}}";
+  RelayConfig c;
+  c.api_base = api_base;
+  c.shutdown_timeout = "5s";
+  c.server_extra = server_extra;
+  c.linkedin_extra = linkedin_extra;
+  return c.yaml();
 }
 
 bool json_error(const HttpResult& r) {
@@ -184,15 +162,6 @@ std::string post_request(const std::string& body, const std::string& version = "
                          const std::string& extra_headers = "") {
   return "POST /v1/events " + version + "\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
          extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-// Resident memory of a process in KiB (VmRSS), or -1.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,22 +594,6 @@ TEST(Hostile, GlobalBodyBudgetAnswers503AndRecovers) {
 // ---------------------------------------------------------------------------------------------
 // Secrets and privacy.
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string run_command(const std::string& cmd, int* exit_code) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  if (!p) return out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(Secrets, NothingTheRelayWroteHoldsRawPiiKeysOrTokens) {
   const std::string token = "tok-SECRET-8d1f0a";
   const std::string key = "ingest-SECRET-77c2";
@@ -718,7 +671,7 @@ TEST(Secrets, NothingTheRelayWroteHoldsRawPiiKeysOrTokens) {
     for (const auto& f : fs::recursive_directory_iterator(relay.dir())) {
       if (!f.is_regular_file() || f.path().filename() == "relay.yaml") continue;
       ++files;
-      const std::string content = read_all(f.path());
+      const std::string content = read_file(f.path());
       std::string lower = content;
       for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       for (const std::string& needle : {std::string("very.private.person"),
@@ -726,8 +679,9 @@ TEST(Secrets, NothingTheRelayWroteHoldsRawPiiKeysOrTokens) {
                                         std::string("ingest-secret-77c2")})
         EXPECT_EQ(lower.find(needle), std::string::npos) << f.path() << " holds " << needle;
       const bool token_file = f.path().filename() == "token.json";
-      if (!token_file)
+      if (!token_file) {
         EXPECT_EQ(content.find(token), std::string::npos) << f.path() << " holds the token";
+      }
       if (f.path().filename() == "relay.log") continue;  // written by the test harness
       struct stat st{};
       ASSERT_EQ(::stat(f.path().c_str(), &st), 0);
@@ -757,21 +711,19 @@ TEST(Secrets, CheckConfigAndStartupErrorsNeverPrintSecrets) {
       << "  oauth:\n    client_secret: {" << client_secret << ": 1}\n"
       << "    refresh_token: [" << refresh << "]\n    bogus_key: " << token << "\n";
   }
-  int code = 0;
-  std::string out = run_command(std::string(CAPI_RELAY_BINARY) + " check-config -c " +
-                                    (dir / "bad.yaml").string(),
-                                &code);
-  EXPECT_EQ(code, 1) << out;
-  EXPECT_NE(out.find("server.max_body_bytes"), std::string::npos) << out;
-  EXPECT_NE(out.find("dedup.redis_url"), std::string::npos) << out;
+  CommandResult r =
+      run_command(std::string(CAPI_RELAY_BINARY) + " check-config -c " + (dir / "bad.yaml").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("server.max_body_bytes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dedup.redis_url"), std::string::npos) << r.output;
   for (const std::string& s : {token, client_secret, refresh, key, redis_pw})
-    EXPECT_EQ(out.find(s), std::string::npos) << "check-config printed " << s << ":\n" << out;
+    EXPECT_EQ(r.output.find(s), std::string::npos)
+        << "check-config printed " << s << ":\n" << r.output;
   // serve refuses the same file without printing them.
-  out = run_command(std::string(CAPI_RELAY_BINARY) + " serve -c " + (dir / "bad.yaml").string(),
-                    &code);
-  EXPECT_NE(code, 0);
+  r = run_command(std::string(CAPI_RELAY_BINARY) + " serve -c " + (dir / "bad.yaml").string());
+  EXPECT_NE(r.exit_code, 0);
   for (const std::string& s : {token, client_secret, refresh, key, redis_pw})
-    EXPECT_EQ(out.find(s), std::string::npos) << "serve printed " << s << ":\n" << out;
+    EXPECT_EQ(r.output.find(s), std::string::npos) << "serve printed " << s << ":\n" << r.output;
   // A valid config: the summary counts keys, never shows them.
   {
     std::ofstream f(dir / "good.yaml");
@@ -780,12 +732,12 @@ TEST(Secrets, CheckConfigAndStartupErrorsNeverPrintSecrets) {
       << client_secret << "\n    refresh_token: " << refresh << "\n"
       << "conversions:\n  purchase: 1\n";
   }
-  out = run_command(std::string(CAPI_RELAY_BINARY) + " check-config -c " +
-                        (dir / "good.yaml").string(),
-                    &code);
-  EXPECT_EQ(code, 0) << out;
+  r = run_command(std::string(CAPI_RELAY_BINARY) + " check-config -c " +
+                  (dir / "good.yaml").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   for (const std::string& s : {token, client_secret, refresh, key})
-    EXPECT_EQ(out.find(s), std::string::npos) << "check-config printed " << s << ":\n" << out;
+    EXPECT_EQ(r.output.find(s), std::string::npos)
+        << "check-config printed " << s << ":\n" << r.output;
   fs::remove_all(dir);
 }
 

@@ -4,12 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +13,9 @@
 #include <string>
 
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 namespace capi_relay::testing {
 namespace {
@@ -25,36 +23,18 @@ namespace {
 const char* kPromtool = "/usr/bin/promtool";
 const char* kPrometheus = "/usr/bin/prometheus";
 
-// Runs a shell command; returns (exit status, combined output).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return {-1, ""};
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
+// This file's config: the relay's defaults wherever it has one (no io_threads, shutdown
+// timeout or retry backoff), token "t", one purchase rule by number.
 std::string relay_yaml(const std::string& api_base) {
-  return "server:\n  listen: 127.0.0.1:0\n  shutdown_grace: 0s\nadmin:\n  listen: 127.0.0.1:0\n"
-         "spool:\n  dir: ./data\nlinkedin:\n  api_base: " + api_base +
-         "\n  access_token: t\n  flush_interval: 100ms\n"
-         "conversions:\n  purchase: 123\n";
-}
-
-uint16_t free_port() {
-  // Bind port 0 on a fresh socket through a throwaway relay-independent listener.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  uint16_t port = ntohs(a.sin_port);
-  close(fd);
-  return port;
+  RelayConfig c;
+  c.api_base = api_base;
+  c.io_threads = 0;
+  c.shutdown_timeout.clear();
+  c.access_token = "t";
+  c.initial_backoff.clear();
+  c.max_backoff.clear();
+  c.conversions = "  purchase: 123\n";
+  return c.yaml();
 }
 
 TEST(Prometheus, PromtoolAcceptsMetricsAndRules) {
@@ -63,9 +43,7 @@ TEST(Prometheus, PromtoolAcceptsMetricsAndRules) {
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  const int64_t now = now_ms();
   ASSERT_EQ(relay.post_events("[{\"event\":\"purchase\",\"eventId\":\"p-1\",\"timestamp\":" +
                               std::to_string(now) + ",\"user\":{\"email\":\"a@example.com\"}},"
                               "{\"event\":\"nope\",\"user\":{\"email\":\"a@example.com\"}}]")
@@ -76,16 +54,17 @@ TEST(Prometheus, PromtoolAcceptsMetricsAndRules) {
   ASSERT_EQ(metrics.status, 200);
   auto file = relay.dir() / "metrics.txt";
   std::ofstream(file) << metrics.body;
-  auto [code, out] = run(std::string(kPromtool) + " check metrics < " + file.string());
+  auto [code, out] = run_command(std::string(kPromtool) + " check metrics < " + file.string());
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "") << out;
 
   const std::string src = CAPI_RELAY_SOURCE_DIR;
-  auto rules = run(std::string(kPromtool) + " check rules " + src + "/deploy/prometheus/alerts.yml");
-  EXPECT_EQ(rules.first, 0) << rules.second;
-  auto rule_tests =
-      run(std::string(kPromtool) + " test rules " + src + "/deploy/prometheus/alerts_test.yml");
-  EXPECT_EQ(rule_tests.first, 0) << rule_tests.second;
+  auto rules =
+      run_command(std::string(kPromtool) + " check rules " + src + "/deploy/prometheus/alerts.yml");
+  EXPECT_EQ(rules.exit_code, 0) << rules.output;
+  auto rule_tests = run_command(std::string(kPromtool) + " test rules " + src +
+                                "/deploy/prometheus/alerts_test.yml");
+  EXPECT_EQ(rule_tests.exit_code, 0) << rule_tests.output;
   EXPECT_EQ(relay.stop(), 0);
 }
 
@@ -95,9 +74,7 @@ TEST(Prometheus, RealServerScrapesTheAcceptedCounter) {
   RelayProcess relay;
   std::string err;
   ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  const int64_t now = now_ms();
   std::string body;
   for (int i = 0; i < 7; ++i)
     body += "{\"event\":\"purchase\",\"eventId\":\"s-" + std::to_string(i) + "\",\"timestamp\":" +

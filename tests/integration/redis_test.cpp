@@ -19,24 +19,14 @@
 #include <vector>
 
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 namespace capi_relay::testing {
 namespace {
 
 bool have_redis_server() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
-
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool port_open(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -79,50 +69,23 @@ class RedisChild {
   pid_t pid_ = -1;
 };
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
+// This file's config: dedup in Redis at redis_url (`unavailable`: what to do when it is
+// unreachable), 200 ms flushes, the relay's default retry backoff.
 std::string yaml(const std::string& api_base, const std::string& redis_url,
                  const std::string& unavailable = "local") {
-  return "server:\n"
-         "  listen: 127.0.0.1:0\n"
-         "  io_threads: 2\n"
-         "  shutdown_grace: 0s\n"
-         "  shutdown_timeout: 10s\n"
-         "admin:\n"
-         "  listen: 127.0.0.1:0\n"
-         "spool:\n"
-         "  dir: ./data\n"
-         "dedup:\n"
-         "  backend: redis\n"
-         "  redis_url: " + redis_url + "\n"
-         "  redis_unavailable: " + unavailable + "\n"
-         "linkedin:\n"
-         "  api_base: " + api_base + "\n"
-         "  access_token: test-token\n"
-         "  flush_interval: 200ms\n"
-         "conversions:\n"
-         "  purchase: urn:lla:llaPartnerConversion:123\n";
+  RelayConfig c;
+  c.api_base = api_base;
+  c.dedup = "  backend: redis\n"
+            "  redis_url: " + redis_url + "\n"
+            "  redis_unavailable: " + unavailable + "\n";
+  c.flush_interval = "200ms";
+  c.initial_backoff.clear();
+  c.max_backoff.clear();
+  return c.yaml();
 }
 
-std::string event_json(const std::string& id, int64_t ts) {
-  return "{\"event\":\"purchase\",\"eventId\":\"" + id + "\",\"timestamp\":" + std::to_string(ts) +
-         ",\"user\":{\"email\":\"buyer@example.com\"}}";
-}
-
-std::map<std::string, int> received_counts(const FakeLinkedIn& fake) {
-  std::map<std::string, int> counts;
-  std::regex re("\"eventId\":\"([^\"]*)\"");
-  for (const auto& r : fake.requests()) {
-    if (r.target.find("/rest/conversionEvents") == std::string::npos) continue;
-    for (std::sregex_iterator it(r.body.begin(), r.body.end(), re), end; it != end; ++it)
-      ++counts[(*it)[1]];
-  }
-  return counts;
-}
+// The one buyer every event of this file comes from.
+constexpr const char* kBuyerEmail = "buyer@example.com";
 
 int count_of(const std::string& body, const std::string& field) {
   std::smatch m;
@@ -151,7 +114,7 @@ TEST(RedisDedup, TwoRelaysSharingRedisUploadEachEventOnce) {
       threads.emplace_back([&, relay, t] {
         while (!go.load()) std::this_thread::yield();
         for (int i = t; i < kEvents; i += kThreadsPerRelay) {
-          auto r = relay->post_events(event_json("shared-" + std::to_string(i), ts));
+          auto r = relay->post_events(event_json("shared-" + std::to_string(i), kBuyerEmail, ts));
           if (r.status != 202) {
             ++other;
             continue;
@@ -168,9 +131,9 @@ TEST(RedisDedup, TwoRelaysSharingRedisUploadEachEventOnce) {
   EXPECT_EQ(accepted.load(), kEvents);    // each accepted by exactly one relay
   EXPECT_EQ(duplicates.load(), kEvents);  // and a duplicate at the other
 
-  ASSERT_TRUE(eventually([&] { return received_counts(fake).size() >= kEvents; }, 20000));
+  ASSERT_TRUE(eventually([&] { return received_event_counts(fake).size() >= kEvents; }, 20000));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // nothing more may come
-  auto counts = received_counts(fake);
+  auto counts = received_event_counts(fake);
   EXPECT_EQ(counts.size(), static_cast<size_t>(kEvents));
   for (int i = 0; i < kEvents; ++i) {
     EXPECT_EQ(counts["shared-" + std::to_string(i)], 1) << "shared-" << i;
@@ -190,10 +153,11 @@ TEST(RedisDedup, UnreachableRedisFallsBackOrAnswers503PerConfig) {
 
   RelayProcess local;
   ASSERT_TRUE(local.start(yaml(fake.base_url(), dead_url, "local"), &err)) << err;
-  auto r1 = local.post_events(event_json("down-1", ts));
+  auto r1 = local.post_events(event_json("down-1", kBuyerEmail, ts));
   EXPECT_EQ(r1.status, 202) << r1.body;
   EXPECT_EQ(count_of(r1.body, "accepted"), 1);
-  auto r2 = local.post_events(event_json("down-1", ts));  // the local store still dedups
+  // The local store still dedups.
+  auto r2 = local.post_events(event_json("down-1", kBuyerEmail, ts));
   EXPECT_EQ(r2.status, 202) << r2.body;
   EXPECT_EQ(count_of(r2.body, "duplicates"), 1);
   EXPECT_GE(local.metric("capi_relay_dedup_redis_fallbacks_total"), 1);
@@ -201,7 +165,7 @@ TEST(RedisDedup, UnreachableRedisFallsBackOrAnswers503PerConfig) {
 
   RelayProcess reject;
   ASSERT_TRUE(reject.start(yaml(fake.base_url(), dead_url, "reject"), &err)) << err;
-  auto r3 = reject.post_events(event_json("down-2", ts));
+  auto r3 = reject.post_events(event_json("down-2", kBuyerEmail, ts));
   EXPECT_EQ(r3.status, 503) << r3.body;
   EXPECT_EQ(reject.metric("capi_relay_spool_pending_events"), 0);
   EXPECT_EQ(reject.metric("capi_relay_events_accepted_total"), 0);
@@ -232,21 +196,21 @@ TEST(RedisDedup, TwoRelaysShareOneRequestBudget) {
   for (int wave = 0; wave < 20; ++wave) {
     for (RelayProcess* relay : {&a, &b}) {
       std::string id = std::string(relay == &a ? "a-" : "b-") + std::to_string(wave);
-      ASSERT_EQ(relay->post_events(event_json(id, ts)).status, 202);
+      ASSERT_EQ(relay->post_events(event_json(id, kBuyerEmail, ts)).status, 202);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
   }
   const auto window_start = std::chrono::steady_clock::now();
   // Within the current minute window at most 4 requests in total (two windows if the test
   // crosses a minute boundary: at most 8 by the time everything is delivered).
-  ASSERT_TRUE(eventually([&] { return received_counts(fake).size() >= 40; }, 75000))
-      << "delivered " << received_counts(fake).size();
+  ASSERT_TRUE(eventually([&] { return received_event_counts(fake).size() >= 40; }, 75000))
+      << "delivered " << received_event_counts(fake).size();
   size_t requests = 0;
   for (const auto& r : fake.requests())
     if (r.target.find("/rest/conversionEvents") != std::string::npos) ++requests;
   EXPECT_LE(requests, 8u);
   EXPECT_GE(requests, 2u);
-  for (const auto& [id, n] : received_counts(fake)) EXPECT_EQ(n, 1) << id;
+  for (const auto& [id, n] : received_event_counts(fake)) EXPECT_EQ(n, 1) << id;
   (void)window_start;
 }
 

@@ -13,60 +13,25 @@
 #include <string>
 
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_config.hpp"
 #include "fakes/relay_process.hpp"
+#include "fakes/test_events.hpp"
 
 namespace capi_relay::testing {
 namespace {
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+// This file's config: 200 ms flushes and a signup rule besides purchase.
+std::string relay_yaml(const std::string& api_base, const std::string& linkedin_extra = "") {
+  RelayConfig c;
+  c.api_base = api_base;
+  c.flush_interval = "200ms";
+  c.linkedin_extra = linkedin_extra;
+  c.conversions += "  signup: 456\n";
+  return c.yaml();
 }
 
-std::string relay_yaml(const std::string& api_base, const std::string& extra_linkedin = "",
-                       const std::string& extra_top = "") {
-  return "server:\n"
-         "  listen: 127.0.0.1:0\n"
-         "  io_threads: 2\n"
-         "  shutdown_grace: 0s\n"
-         "  shutdown_timeout: 10s\n"
-         "admin:\n"
-         "  listen: 127.0.0.1:0\n"
-         "spool:\n"
-         "  dir: ./data\n"
-         "linkedin:\n"
-         "  api_base: " + api_base + "\n"
-         "  access_token: test-token\n"
-         "  flush_interval: 200ms\n"
-         "  retry:\n"
-         "    initial_backoff: 50ms\n"
-         "    max_backoff: 200ms\n" +
-         extra_linkedin +
-         "conversions:\n"
-         "  purchase: urn:lla:llaPartnerConversion:123\n"
-         "  signup: 456\n" +
-         extra_top;
-}
-
-std::string event_json(const std::string& id, const std::string& email, int64_t ts,
-                       const std::string& name = "purchase") {
-  return "{\"event\":\"" + name + "\",\"eventId\":\"" + id + "\",\"timestamp\":" +
-         std::to_string(ts) + ",\"value\":{\"amount\":\"50.00\",\"currency\":\"usd\"}," +
-         "\"user\":{\"email\":\"" + email + "\"}}";
-}
-
-// eventIds of every element the fake received (in order, with repeats).
-std::vector<std::string> received_event_ids(const FakeLinkedIn& fake) {
-  std::vector<std::string> ids;
-  std::regex re("\"eventId\":\"([^\"]*)\"");
-  for (const auto& r : fake.requests()) {
-    if (r.target.find("/rest/conversionEvents") == std::string::npos) continue;
-    for (std::sregex_iterator it(r.body.begin(), r.body.end(), re), end; it != end; ++it)
-      ids.push_back((*it)[1]);
-  }
-  return ids;
-}
+// The value every event of this file carries (the upload must show it as 50.00 USD).
+const EventValue kValue{"50.00", "usd"};
 
 TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
   FakeLinkedIn fake;
@@ -76,14 +41,14 @@ TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
   const int64_t ts = now_ms() - 60'000;
 
   // One object.
-  auto r1 = relay.post_events(event_json("o-1", "  John.Doe@Example.com ", ts));
+  auto r1 = relay.post_events(event_json("o-1", "  John.Doe@Example.com ", ts, kValue));
   EXPECT_EQ(r1.status, 202) << r1.body;
   EXPECT_EQ(r1.body, "{\"accepted\":1,\"duplicates\":0,\"rejected\":[]}");
 
   // An array with a duplicate of o-1, an in-body duplicate, and an invalid event.
-  std::string arr = "[" + event_json("o-2", "a@example.com", ts) + "," +
-                    event_json("o-1", "john.doe@example.com", ts) + "," +
-                    event_json("o-2", "a@example.com", ts) + "," +
+  std::string arr = "[" + event_json("o-2", "a@example.com", ts, kValue) + "," +
+                    event_json("o-1", "john.doe@example.com", ts, kValue) + "," +
+                    event_json("o-2", "a@example.com", ts, kValue) + "," +
                     "{\"event\":\"nope\",\"eventId\":\"o-3\",\"user\":{\"email\":\"b@example.com\"}}]";
   auto r2 = relay.post_events(arr);
   EXPECT_EQ(r2.status, 202) << r2.body;
@@ -91,15 +56,16 @@ TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
   EXPECT_NE(r2.body.find("{\"index\":3,\"error\":\"unknown_event"), std::string::npos) << r2.body;
 
   // NDJSON with a blank line (counted) and a line that is not JSON.
-  std::string nd = event_json("o-4", "c@example.com", ts) + "\n\n{not json\n" +
-                   event_json("o-5", "d@example.com", ts, "signup") + "\n";
+  std::string nd = event_json("o-4", "c@example.com", ts, kValue) + "\n\n{not json\n" +
+                   event_json("o-5", "d@example.com", ts, kValue, "signup") + "\n";
   auto r3 = relay.post_events(nd, "application/x-ndjson");
   EXPECT_EQ(r3.status, 202) << r3.body;
   EXPECT_NE(r3.body.find("\"accepted\":2"), std::string::npos) << r3.body;
   EXPECT_NE(r3.body.find("{\"index\":2,\"error\":\"invalid_json"), std::string::npos) << r3.body;
 
   // text/plain (sendBeacon) with charset, read as one JSON value.
-  auto r4 = relay.post_events(event_json("o-6", "e@example.com", ts), "text/plain;charset=UTF-8");
+  auto r4 =
+      relay.post_events(event_json("o-6", "e@example.com", ts, kValue), "text/plain;charset=UTF-8");
   EXPECT_EQ(r4.status, 202) << r4.body;
 
   // All rejected -> 400 with the same body shape plus error.
@@ -112,7 +78,7 @@ TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
   EXPECT_EQ(relay.post_events("[]").status, 400);
   EXPECT_EQ(relay.post_events("").status, 400);
   // Unsupported type -> 415.
-  auto r6 = relay.post_events(event_json("o-8", "f@example.com", ts), "application/xml");
+  auto r6 = relay.post_events(event_json("o-8", "f@example.com", ts, kValue), "application/xml");
   EXPECT_EQ(r6.status, 415);
   EXPECT_NE(r6.body.find("\"error\""), std::string::npos);
 
@@ -170,8 +136,7 @@ TEST(Relay, MixedBodiesAreAnsweredPerContractAndUploadedExactlyOnce) {
   // Nothing on disk holds the raw email.
   for (const auto& f : std::filesystem::recursive_directory_iterator(relay.dir() / "data")) {
     if (!f.is_regular_file()) continue;
-    std::ifstream in(f.path(), std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string content = read_file(f.path());
     EXPECT_EQ(content.find("example.com"), std::string::npos) << f.path();
     struct stat st{};
     stat(f.path().c_str(), &st);
@@ -192,7 +157,8 @@ TEST(Relay, RestartKeepsPendingEventsAndDedupState) {
   ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
   const int64_t ts = now_ms() - 1000;
   std::string nd;
-  for (int i = 0; i < 50; ++i) nd += event_json("r-" + std::to_string(i), "u@example.com", ts) + "\n";
+  for (int i = 0; i < 50; ++i)
+    nd += event_json("r-" + std::to_string(i), "u@example.com", ts, kValue) + "\n";
   auto r = relay.post_events(nd, "application/x-ndjson");
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_NE(r.body.find("\"accepted\":50"), std::string::npos);
@@ -203,7 +169,7 @@ TEST(Relay, RestartKeepsPendingEventsAndDedupState) {
   fake.set_responder(FakeLinkedIn::accept_all);
   fake.clear();
   ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
-  auto dup = relay.post_events(event_json("r-7", "u@example.com", ts));
+  auto dup = relay.post_events(event_json("r-7", "u@example.com", ts, kValue));
   EXPECT_EQ(dup.status, 202);
   EXPECT_EQ(dup.body, "{\"accepted\":0,\"duplicates\":1,\"rejected\":[]}");
   ASSERT_TRUE(eventually([&] { return received_event_ids(fake).size() >= 50; }, 20000));
@@ -219,17 +185,14 @@ TEST(Relay, DryRunWritesBatchBodies) {
   std::string err;
   ASSERT_TRUE(relay.start(relay_yaml("http://127.0.0.1:9", "  dry_run: true\n"), &err)) << err;
   const int64_t ts = now_ms();
-  ASSERT_EQ(relay.post_events(event_json("d-1", "x@example.com", ts)).status, 202);
+  ASSERT_EQ(relay.post_events(event_json("d-1", "x@example.com", ts, kValue)).status, 202);
   auto dry = relay.dir() / "data" / "dry-run";
   ASSERT_TRUE(eventually([&] {
     return std::filesystem::exists(dry) && !std::filesystem::is_empty(dry);
   }));
   std::string content;
   ASSERT_TRUE(eventually([&] {
-    for (const auto& f : std::filesystem::directory_iterator(dry)) {
-      std::ifstream in(f.path());
-      content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
+    for (const auto& f : std::filesystem::directory_iterator(dry)) content = read_file(f.path());
     return content.find("\"eventId\":\"d-1\"") != std::string::npos;
   }));
   EXPECT_EQ(content.rfind("{\"elements\":[", 0), 0u) << content;
@@ -245,7 +208,7 @@ TEST(Relay, OriginKeySizeAndTypeChecksInContractOrder) {
                "  io_threads: 2\n  ingest_keys: [k-123]\n  cors_origins: [https://shop.example]\n"
                "  max_body_bytes: 2KiB\n");
   ASSERT_TRUE(relay.start(yaml, &err)) << err;
-  const std::string ev = event_json("c-1", "x@example.com", now_ms());
+  const std::string ev = event_json("c-1", "x@example.com", now_ms(), kValue);
   const std::string big(4096, ' ');
   // Origin first: a foreign origin with no key, a big body and a bad type -> 403.
   auto a = relay.post_events(big, "application/xml", {{"Origin", "https://evil.example"}});
@@ -319,15 +282,9 @@ TEST(Relay, CheckConfigReportsEveryErrorWithKeyPath) {
     std::ofstream f(dir / "bad.yaml");
     f << "server:\n  listen: 127.0.0.1:8080\n  bogus: 1\nspool:\n  fsync: sometimes\n";
   }
-  std::string cmd = std::string(CAPI_RELAY_BINARY) + " check-config -c " + (dir / "bad.yaml").string() +
-                    " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const auto [code, out] = run_command(std::string(CAPI_RELAY_BINARY) + " check-config -c " +
+                                       (dir / "bad.yaml").string());
+  EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("server.bogus"), std::string::npos) << out;
   EXPECT_NE(out.find("spool.fsync"), std::string::npos) << out;
 
@@ -371,11 +328,11 @@ TEST(Relay, FiveThousandMixedEventsWithRestartArriveExactlyOnce) {
         ++expect_rejected;
       } else if (k % 10 == 3 && next_id > 0) {  // 10% repeats of an earlier ID
         std::string id = "e-" + std::to_string((k * 7919) % next_id);
-        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts));
+        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts, kValue));
         ++expect_duplicates;
       } else {
         std::string id = "e-" + std::to_string(next_id++);
-        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts));
+        events.push_back(event_json(id, "u" + std::to_string(k) + "@example.com", ts, kValue));
         unique_valid.insert(id);
         ++expect_accepted;
       }
@@ -470,9 +427,9 @@ TEST(Relay, RefusedElementIsDeadLetteredListedAndReplayed) {
   std::string err;
   ASSERT_TRUE(relay.start(relay_yaml(fake.base_url()), &err)) << err;
   const int64_t ts = now_ms() - 1000;
-  std::string nd = event_json("ok-1", "a@example.com", ts) + "\n" +
-                   event_json("bad-1", "b@example.com", ts) + "\n" +
-                   event_json("ok-2", "c@example.com", ts) + "\n";
+  std::string nd = event_json("ok-1", "a@example.com", ts, kValue) + "\n" +
+                   event_json("bad-1", "b@example.com", ts, kValue) + "\n" +
+                   event_json("ok-2", "c@example.com", ts, kValue) + "\n";
   ASSERT_EQ(relay.post_events(nd, "application/x-ndjson").status, 202);
   ASSERT_TRUE(eventually([&] {
     return relay.metric("capi_relay_events_dead_lettered_total{reason=\"rejected\"}") == 1 &&
@@ -493,7 +450,7 @@ TEST(Relay, RefusedElementIsDeadLetteredListedAndReplayed) {
   EXPECT_EQ(relay.admin_get("/v1/events/never-seen").status, 404);
 
   // The dead-lettered key was released: a corrected resend is accepted.
-  auto resend = relay.post_events(event_json("bad-1", "b2@example.com", ts));
+  auto resend = relay.post_events(event_json("bad-1", "b2@example.com", ts, kValue));
   EXPECT_EQ(resend.body, "{\"accepted\":1,\"duplicates\":0,\"rejected\":[]}");
 
   // LinkedIn is fixed; replaying the dead letter uploads it.
@@ -523,7 +480,7 @@ TEST(Relay, SighupReloadsRulesAndKeys) {
   std::string yaml = relay_yaml(fake.base_url());
   ASSERT_TRUE(relay.start(yaml, &err)) << err;
   const int64_t ts = now_ms();
-  auto before = relay.post_events(event_json("h-1", "a@example.com", ts, "lead"));
+  auto before = relay.post_events(event_json("h-1", "a@example.com", ts, kValue, "lead"));
   EXPECT_EQ(before.status, 400);
   EXPECT_NE(before.body.find("unknown_event"), std::string::npos);
 
@@ -531,17 +488,17 @@ TEST(Relay, SighupReloadsRulesAndKeys) {
   std::ofstream(relay.dir() / "relay.yaml") << yaml << "bogus_key: 1\n";
   relay.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return relay.log().find("reload refused") != std::string::npos; }));
-  EXPECT_EQ(relay.post_events(event_json("h-0", "a@example.com", ts)).status, 202);
+  EXPECT_EQ(relay.post_events(event_json("h-0", "a@example.com", ts, kValue)).status, 202);
 
   std::string updated = yaml + "  lead: 789\n";
   updated.replace(updated.find("  io_threads: 2\n"), 16, "  io_threads: 2\n  ingest_keys: [k-new]\n");
   std::ofstream(relay.dir() / "relay.yaml") << updated;
   relay.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] {
-    return relay.post_events(event_json("h-2", "a@example.com", ts, "lead")).status == 401;
+    return relay.post_events(event_json("h-2", "a@example.com", ts, kValue, "lead")).status == 401;
   }));
-  auto after = relay.post_events(event_json("h-3", "a@example.com", ts, "lead"), "application/json",
-                                 {{"Authorization", "Bearer k-new"}});
+  auto after = relay.post_events(event_json("h-3", "a@example.com", ts, kValue, "lead"),
+                                 "application/json", {{"Authorization", "Bearer k-new"}});
   EXPECT_EQ(after.status, 202) << after.body;
   ASSERT_TRUE(eventually([&] {
     for (const auto& r : fake.requests())
