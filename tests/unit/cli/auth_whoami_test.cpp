@@ -14,6 +14,7 @@
 #include "capi_relay/upload/token_store.hpp"
 #include "cli_test_support.hpp"
 #include "fakes/fake_linkedin.hpp"
+#include "fakes/relay_process.hpp"
 
 namespace capi_relay {
 namespace {
@@ -132,17 +133,7 @@ TEST(AuthLogin, AnErrorRedirectAndMissingCredentialsAreExplained) {
   EXPECT_EQ(bad.run(cfg, run_auth), 2);
 }
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using testing::free_port;  // tests/fakes/relay_process
 
 // One GET to 127.0.0.1:port; returns the response text ("" when the connection failed).
 std::string http_get(uint16_t port, const std::string& target) {

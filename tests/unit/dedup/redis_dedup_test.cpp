@@ -19,6 +19,7 @@
 #include "capi_relay/config/config.hpp"
 #include "capi_relay/dedup/local_dedup.hpp"
 #include "capi_relay/dedup/open_dedup.hpp"
+#include "fakes/relay_process.hpp"
 #include "capi_relay/dedup/shared_rate_budget.hpp"
 #include "capi_relay/metrics/registry.hpp"
 
@@ -34,17 +35,7 @@ constexpr int64_t kWindowMs = 7ll * 24 * 3600 * 1000;
 
 bool have_redis_server() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using testing::free_port;  // tests/fakes/relay_process
 
 // A redis-server child process on 127.0.0.1:port, without persistence.
 class RedisServer {
