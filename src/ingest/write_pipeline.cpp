@@ -96,20 +96,42 @@ void WritePipeline::write_group(std::vector<std::unique_ptr<WriteRequest>>& grou
   claimed_.clear();
   size_t appended = 0;
   bool write_failed = false;
+  // One claim for the whole group: with Redis one round trip instead of one per request. A key
+  // twice in the group is claimed by its first request and a duplicate for the later one, as
+  // when the requests claimed one after the other.
+  group_keys_.clear();
+  for (auto& req : group) {
+    req->duplicate.assign(req->records(), 0);
+    if (!req->bypass_dedup) group_keys_.insert(group_keys_.end(), req->keys.begin(), req->keys.end());
+  }
+  group_results_.resize(group_keys_.size());
+  if (!group_keys_.empty()) dedup_.claim(group_keys_, group_results_, now_ms);
+  size_t next_result = 0;
+  bool released = false;  // a request of this group gave back keys it had claimed
   for (auto& req : group) {
     const size_t n = req->records();
-    req->duplicate.assign(n, 0);
-    if (spool_.would_exceed(req->data.size() + 16 * n)) {
-      req->status = WriteStatus::kSpoolFull;
-      continue;
-    }
     claim_results_.resize(n);
     if (req->bypass_dedup) {
       std::fill(claim_results_.begin(), claim_results_.end(), ClaimResult::kClaimed);
     } else {
-      dedup_.claim(req->keys, claim_results_, now_ms);
+      std::copy_n(group_results_.begin() + static_cast<ptrdiff_t>(next_result), n,
+                  claim_results_.begin());
+      next_result += n;
+      // A key found pending because an earlier request of the group held it is free again when
+      // that request gave up: claim this request's duplicates once more (rare: spool full,
+      // another relay's claim, Redis unavailable).
+      if (released) reclaim_duplicates(*req, now_ms);
     }
-    if (!settle_claims(req)) continue;  // set aside (busy) or failed (unavailable)
+    if (spool_.would_exceed(req->data.size() + 16 * n)) {
+      if (!req->bypass_dedup) release_request_claims(*req);
+      released = true;
+      req->status = WriteStatus::kSpoolFull;
+      continue;
+    }
+    if (!settle_claims(req)) {  // set aside (busy) or failed (unavailable); claims released
+      released = true;
+      continue;
+    }
     for (size_t i = 0; i < n; ++i) {
       if (claim_results_[i] != ClaimResult::kClaimed) {
         // kBusy past the wait is answered as a duplicate too: the other relay accepted the
@@ -168,10 +190,7 @@ bool WritePipeline::settle_claims(std::unique_ptr<WriteRequest>& req) {
   const bool stopping = stopping_.load(std::memory_order_acquire);
   const bool wait = busy && !unavailable && !stopping && now - req->busy_since_ms < kBusyWaitMs;
   if (!wait && !unavailable && !stopping) return true;  // waited long enough: busy -> duplicate
-  request_claimed_.clear();
-  for (size_t i = 0; i < req->records(); ++i)
-    if (claim_results_[i] == ClaimResult::kClaimed) request_claimed_.push_back(req->keys[i]);
-  dedup_.release(request_claimed_);
+  release_request_claims(*req);
   if (wait) {
     if (busy_.empty()) busy_retry_at_ms_ = now + kBusyRetryMs;
     busy_.push_back(std::move(req));
@@ -180,6 +199,27 @@ bool WritePipeline::settle_claims(std::unique_ptr<WriteRequest>& req) {
   // Dedup could not decide (503 so the client retries), or the relay is stopping.
   req->status = unavailable ? WriteStatus::kWriteFailed : WriteStatus::kShuttingDown;
   return false;
+}
+
+void WritePipeline::release_request_claims(const WriteRequest& req) {
+  request_claimed_.clear();
+  for (size_t i = 0; i < req.records(); ++i)
+    if (claim_results_[i] == ClaimResult::kClaimed) request_claimed_.push_back(req.keys[i]);
+  if (!request_claimed_.empty()) dedup_.release(request_claimed_);
+}
+
+void WritePipeline::reclaim_duplicates(const WriteRequest& req, int64_t now_ms) {
+  reclaim_index_.clear();
+  reclaim_keys_.clear();
+  for (size_t i = 0; i < req.records(); ++i) {
+    if (claim_results_[i] != ClaimResult::kDuplicate) continue;
+    reclaim_index_.push_back(i);
+    reclaim_keys_.push_back(req.keys[i]);
+  }
+  if (reclaim_keys_.empty()) return;
+  reclaim_results_.resize(reclaim_keys_.size());
+  dedup_.claim(reclaim_keys_, reclaim_results_, now_ms);
+  for (size_t j = 0; j < reclaim_index_.size(); ++j) claim_results_[reclaim_index_[j]] = reclaim_results_[j];
 }
 
 }  // namespace capi_relay

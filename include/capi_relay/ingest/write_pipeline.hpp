@@ -79,6 +79,10 @@ class WritePipeline {
   void run();
   void write_group(std::vector<std::unique_ptr<WriteRequest>>& group);
   bool settle_claims(std::unique_ptr<WriteRequest>& req);
+  // Releases the keys claim_results_ says this request claimed.
+  void release_request_claims(const WriteRequest& req);
+  // Claims again the keys claim_results_ marks as duplicates (see write_group).
+  void reclaim_duplicates(const WriteRequest& req, int64_t now_ms);
 
   Spool& spool_;
   DedupStore& dedup_;
@@ -91,7 +95,12 @@ class WritePipeline {
   std::thread thread_;
   // Scratch reused across groups (writer thread only).
   std::vector<uint64_t> claim_keys_;
-  std::vector<ClaimResult> claim_results_;
+  std::vector<ClaimResult> claim_results_;  // the request being written: its slice of the group's
+  std::vector<uint64_t> group_keys_;        // keys of every request of a group, claimed at once
+  std::vector<ClaimResult> group_results_;
+  std::vector<size_t> reclaim_index_;
+  std::vector<uint64_t> reclaim_keys_;
+  std::vector<ClaimResult> reclaim_results_;
   std::vector<uint64_t> claimed_;
   std::vector<uint64_t> request_claimed_;
   // Requests with a key claimed by another relay sharing the dedup store (kBusy): set aside and

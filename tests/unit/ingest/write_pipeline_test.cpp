@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -75,7 +76,7 @@ TEST(WritePipeline, FailedSyncReleasesClaimsAndAnswersFailure) {
   f.pipeline.stop();
 }
 
-TEST(WritePipeline, FullSpoolRefusesWithoutClaiming) {
+TEST(WritePipeline, FullSpoolRefusesAndLeavesNoClaim) {
   Fixture f;
   f.spool.limit = 4;  // smaller than any record
   f.pipeline.start();
@@ -84,6 +85,45 @@ TEST(WritePipeline, FullSpoolRefusesWithoutClaiming) {
   EXPECT_TRUE(f.dedup.pending.empty());
   EXPECT_TRUE(f.dedup.committed.empty());
   EXPECT_TRUE(f.spool.durable().empty());
+  f.pipeline.stop();
+}
+
+// Submits without waiting; the verdict arrives on the returned future.
+std::future<std::unique_ptr<WriteRequest>> submit(WritePipeline& p, std::unique_ptr<WriteRequest> r) {
+  auto done = std::make_shared<std::promise<std::unique_ptr<WriteRequest>>>();
+  auto f = done->get_future();
+  r->done = [done](std::unique_ptr<WriteRequest> w) { done->set_value(std::move(w)); };
+  EXPECT_TRUE(p.submit(r));
+  return f;
+}
+
+TEST(WritePipeline, OneClaimForAWholeCommitGroup) {
+  Fixture f;  // requests queue up before the writer starts: they form one group
+  auto a = submit(f.pipeline, request({40, 41}));
+  auto b = submit(f.pipeline, request({42}));
+  auto c = submit(f.pipeline, request({41, 43}));  // 41 also in a: a duplicate here
+  f.pipeline.start();
+  EXPECT_EQ(a.get()->duplicate, (std::vector<uint8_t>{0, 0}));
+  EXPECT_EQ(b.get()->duplicate, (std::vector<uint8_t>{0}));
+  EXPECT_EQ(c.get()->duplicate, (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(f.dedup.claim_count(), 1);  // one round trip to a shared store, not three
+  EXPECT_EQ(f.spool.durable().size(), 4u);
+  f.pipeline.stop();
+}
+
+TEST(WritePipeline, KeysOfARequestRefusedInTheGroupAreAcceptedByALaterOne) {
+  Fixture f;
+  f.spool.limit = 30;  // room for one small record, not for three
+  auto big = submit(f.pipeline, request({7, 8, 9}));
+  auto small = submit(f.pipeline, request({7}));  // same key as the refused request
+  f.pipeline.start();
+  EXPECT_EQ(big.get()->status, WriteStatus::kSpoolFull);
+  auto w = small.get();
+  EXPECT_EQ(w->status, WriteStatus::kOk);
+  EXPECT_EQ(w->duplicate, (std::vector<uint8_t>{0}));  // accepted: the first request kept nothing
+  EXPECT_EQ(f.spool.durable().size(), 1u);
+  EXPECT_EQ(f.dedup.committed, (std::set<uint64_t>{7}));
+  EXPECT_TRUE(f.dedup.pending.empty());
   f.pipeline.stop();
 }
 
