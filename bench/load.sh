@@ -11,7 +11,8 @@
 #
 # Usage: bench/load.sh [build-dir]      (default: build; needs bin/capi-relay and bin/fsync_bench)
 # Env:   DURATION=10s ROUNDS=2 CONNECTIONS=64 SERVER_CPU=0 CLIENT_CPU=1 UPLOAD=nginx|dry-run
-#        KINDS="single batch"  PROFILE=DIR (perf record -e cpu-clock with DWARF call graphs of each
+#        DEDUP=local|redis (redis: a private redis-server on loopback, not pinned, flushed before
+#        each relay run)  KINDS="single batch"  PROFILE=DIR (perf record -e cpu-clock with DWARF call graphs of each
 #        relay run into DIR, with a flat report per run by thread: DIR/<kind>-<round>.txt; the
 #        profiler costs the relay some throughput in that run)
 # Needs: wrk, nginx (nginx-light), taskset, curl, awk.
@@ -37,9 +38,11 @@ done
 tmp=$(mktemp -d "$build/load.XXXXXX")
 nginx_pid=""
 relay_pid=""
+redis_pid=""
 cleanup() {
   [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null || true
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -128,6 +131,17 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null &
 # UPLOAD=nginx (default): the relay uploads to the nginx; UPLOAD=dry-run: dry-run files.
 upload_mode=${UPLOAD:-nginx}
 
+# DEDUP=redis: the relays share dedup state through a redis-server of their own (as replicas do).
+dedup_mode=${DEDUP:-local}
+redis_port=""
+if [ "$dedup_mode" = redis ]; then
+  command -v redis-server >/dev/null || { echo "load.sh: DEDUP=redis needs redis-server" >&2; exit 2; }
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.05; done
+fi
+
 # --- the relay: started fresh for every run (clean spool, idle RSS) -------------------------------
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 relay_ingest=""
@@ -149,6 +163,9 @@ spool:
   dir: ./data
   fsync: batch
   max_bytes: 64GiB
+$(if [ "$dedup_mode" = redis ]; then
+    printf 'dedup:\n  backend: redis\n  redis_url: redis://127.0.0.1:%s/0\n' "$redis_port"
+  fi)
 linkedin:
 $(if [ "$upload_mode" = dry-run ]; then
     echo "  dry_run: true"
@@ -161,6 +178,9 @@ $(if [ "$upload_mode" = dry-run ]; then
 conversions:
   purchase: urn:lla:llaPartnerConversion:123
 EOF
+  if [ -n "$redis_port" ]; then
+    redis-cli -p "$redis_port" flushall >/dev/null 2>&1 || true
+  fi
   taskset -c "$server_cpu" "$relay_bin" serve -c "$dir/relay.yaml" 2>"$dir/relay.log" &
   relay_pid=$!
   for _ in $(seq 200); do
@@ -197,7 +217,7 @@ field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"; }
 results=$tmp/results.txt
 : >"$results"
 echo "load: duration $duration, $rounds rounds, wrk -t1 -c$conns on cpu $client_cpu, servers on cpu $server_cpu, $(uptime | sed 's/.*load/load/')"
-echo "spool on $fs_type ($tmp)"
+echo "spool on $fs_type ($tmp), dedup $dedup_mode"
 printf '%-7s %-6s %-5s %10s %11s %9s %9s %7s %9s %9s %7s %8s %6s\n' \
   kind server round req/s events/s p50_ms p99_ms non2xx rss_idle rss_load group fsync_ms dedup
 stamp=$(date +%s)
