@@ -637,6 +637,7 @@ class UploaderImpl final : public Uploader {
     Batch& rest = batches_.emplace_back();
     rest.seq = ++batch_seq_;
     rest.sealed = true;
+    rest.sent_once = true;  // sent as part of b: not a fresh batch that may take more records
     rest.not_before = now;
     rest.opened_steady_ms = b.opened_steady_ms;
     rest.events.assign(std::make_move_iterator(b.events.begin() + static_cast<ptrdiff_t>(half)),
