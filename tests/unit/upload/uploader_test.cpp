@@ -18,26 +18,22 @@
 #include "capi_relay/metrics/registry.hpp"
 #include "capi_relay/upload/token_store.hpp"
 #include "fakes/fake_linkedin.hpp"
+#include "uploader_test_support.hpp"
 
 namespace capi_relay {
 namespace {
 
+using testing::append_accepted;
+using testing::eventually;
+using testing::fresh_test_dir;
 using testing::FakeLinkedIn;
+using testing::open_uploader_stores;
+using testing::uploader_test_config;
+using testing::UploaderStores;
 using testing::FakeRequest;
 using testing::FakeResponse;
 
 constexpr int64_t kDayMs = 86400000;
-
-// Waits for an I/O outcome of the uploader's threads (not for logic: the condition is checked as
-// soon as it holds).
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms = 10000) {
-  for (int waited = 0; waited < timeout_ms; waited += 5) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -49,39 +45,20 @@ std::string read_text(const std::filesystem::path& p) {
 class UploaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("capi_relay_uploader_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    config_.spool.dir = dir_;
-    config_.linkedin.api_base = fake_.base_url();
-    config_.linkedin.access_token = "test-token";
-    config_.linkedin.token_file = dir_ / "token.json";
+    dir_ = fresh_test_dir("capi_relay_uploader_");
+    config_ = uploader_test_config(dir_, fake_.base_url());
     config_.linkedin.batch_max_events = 10;
     config_.linkedin.max_in_flight = 2;
     config_.linkedin.flush_interval = std::chrono::milliseconds(20);
     config_.linkedin.retry.initial_backoff = std::chrono::milliseconds(10);
     config_.linkedin.retry.max_backoff = std::chrono::milliseconds(40);
     config_.linkedin.pause_recheck = std::chrono::milliseconds(3600000);
-    config_.linkedin.connect_timeout = std::chrono::milliseconds(2000);
-    config_.linkedin.response_timeout = std::chrono::milliseconds(2000);
     config_.linkedin.oauth.token_url = fake_.base_url() + "/oauth/v2/accessToken";
-
-    SpoolOptions so;
-    so.dir = dir_ / "spool";
-    auto spool = Spool::open(so, clock_);
-    ASSERT_TRUE(spool.ok()) << spool.error();
-    spool_ = std::move(spool.value());
-    auto dl = DeadLetterStore::open(dir_ / "dead", 30 * kDayMs, clock_);
-    ASSERT_TRUE(dl.ok()) << dl.error();
-    dead_ = std::move(dl.value());
-    LocalDedupOptions dopt;
-    dopt.dir = dir_ / "dedup";
-    dopt.initial_capacity = 1024;
-    auto dd = open_local_dedup(dopt, clock_);
-    ASSERT_TRUE(dd.ok()) << dd.error();
-    dedup_ = std::move(dd.value());
+    UploaderStores stores;
+    ASSERT_TRUE(open_uploader_stores(dir_, clock_, stores));
+    spool_ = std::move(stores.spool);
+    dead_ = std::move(stores.dead);
+    dedup_ = std::move(stores.dedup);
   }
 
   void TearDown() override {
@@ -105,19 +82,9 @@ class UploaderTest : public ::testing::Test {
 
   // Appends, syncs and commits the dedup keys, as the ingest pipeline does.
   void spool_events(const std::vector<NormalizedEvent>& events) {
-    for (const auto& e : events) {
-      std::string payload;
-      encode_record(e, payload);
-      ASSERT_TRUE(spool_->append(payload, clock_.now_ms()).ok());
-      const uint64_t key = dedup_fingerprint(e.rule_id, e.event_id);
-      ClaimResult r;
-      dedup_->claim({&key, 1}, {&r, 1}, clock_.now_ms());
-      ASSERT_EQ(r, ClaimResult::kClaimed);
-      dedup_->commit({&key, 1}, clock_.now_ms());
-    }
+    for (const auto& e : events) ASSERT_TRUE(append_accepted(*spool_, *dedup_, e, clock_.now_ms()));
     ASSERT_TRUE(spool_->sync(true).ok());
   }
-
   void start() {
     uploader_ = Uploader::create(
         UploaderDeps{config_, *spool_, *dedup_, *dead_, metrics_, clock_, random_});

@@ -15,60 +15,40 @@
 #include "capi_relay/metrics/registry.hpp"
 #include "capi_relay/upload/uploader.hpp"
 #include "fakes/fake_linkedin.hpp"
+#include "uploader_test_support.hpp"
 
 namespace capi_relay {
 namespace {
 
+using testing::append_accepted;
+using testing::eventually;
+using testing::fresh_test_dir;
 using testing::FakeLinkedIn;
+using testing::open_uploader_stores;
+using testing::uploader_test_config;
+using testing::UploaderStores;
 using testing::FakeRequest;
 using testing::FakeResponse;
 
 constexpr int64_t kHourMs = 3600 * 1000;
 constexpr int64_t kDayMs = 24 * kHourMs;
 
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms = 10000) {
-  for (int waited = 0; waited < timeout_ms; waited += 5) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
-
 class UploaderTimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("capi_relay_uploader_time_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    config_.spool.dir = dir_;
-    config_.linkedin.api_base = fake_.base_url();
-    config_.linkedin.access_token = "test-token";
-    config_.linkedin.token_file = dir_ / "token.json";
+    dir_ = fresh_test_dir("capi_relay_uploader_time_");
+    config_ = uploader_test_config(dir_, fake_.base_url());
     config_.linkedin.batch_max_events = 100;
     config_.linkedin.max_in_flight = 1;
     config_.linkedin.flush_interval = std::chrono::milliseconds(0);
     config_.linkedin.retry.initial_backoff = std::chrono::milliseconds(1000);
     config_.linkedin.retry.max_backoff = std::chrono::milliseconds(60000);
     config_.linkedin.pause_recheck = std::chrono::milliseconds(5 * 60 * 1000);
-    config_.linkedin.connect_timeout = std::chrono::milliseconds(2000);
-    config_.linkedin.response_timeout = std::chrono::milliseconds(2000);
-    SpoolOptions so;
-    so.dir = dir_ / "spool";
-    auto spool = Spool::open(so, clock_);
-    ASSERT_TRUE(spool.ok()) << spool.error();
-    spool_ = std::move(spool.value());
-    auto dl = DeadLetterStore::open(dir_ / "dead", 30 * kDayMs, clock_);
-    ASSERT_TRUE(dl.ok()) << dl.error();
-    dead_ = std::move(dl.value());
-    LocalDedupOptions dopt;
-    dopt.dir = dir_ / "dedup";
-    dopt.initial_capacity = 1024;
-    auto dd = open_local_dedup(dopt, clock_);
-    ASSERT_TRUE(dd.ok()) << dd.error();
-    dedup_ = std::move(dd.value());
+    UploaderStores stores;
+    ASSERT_TRUE(open_uploader_stores(dir_, clock_, stores));
+    spool_ = std::move(stores.spool);
+    dead_ = std::move(stores.dead);
+    dedup_ = std::move(stores.dedup);
     fake_.set_responder([this](const FakeRequest& req) {
       ++requests_;
       return script_ ? script_(req) : FakeLinkedIn::accept_all(req);
@@ -88,13 +68,7 @@ class UploaderTimeTest : public ::testing::Test {
     e.received_at_ms = clock_.now_ms();
     e.event_id = id;
     e.email_sha256 = std::string(64, 'a');
-    std::string payload;
-    encode_record(e, payload);
-    ASSERT_TRUE(spool_->append(payload, clock_.now_ms()).ok());
-    const uint64_t key = dedup_fingerprint(e.rule_id, e.event_id);
-    ClaimResult r;
-    dedup_->claim({&key, 1}, {&r, 1}, clock_.now_ms());
-    dedup_->commit({&key, 1}, clock_.now_ms());
+    ASSERT_TRUE(append_accepted(*spool_, *dedup_, e, clock_.now_ms()));
     ASSERT_TRUE(spool_->sync(true).ok());
   }
 
